@@ -1,0 +1,98 @@
+"""The runtime facade: one loaded copy per base model, one batcher per copy.
+
+`Runtime.handle(model_config, adapter_folder)` returns a `ModelHandle` whose
+calls are thread-safe and batched with every other caller of the same base
+model, whatever role or adapter they use.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from oversight.roles import GenerationConfig, ModelConfig
+from oversight.runtime import ops
+from oversight.runtime.batcher import DynamicBatcher
+from oversight.runtime.loading import LoadedModel, load_base, load_tokenizer, pick_device, pick_dtype
+from oversight.runtime.ops import Chat, Generation
+
+
+def as_chat(prompt: str | Chat, system: str | None = None) -> Chat:
+    chat = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
+    if system and not any(m["role"] == "system" for m in chat):
+        chat.insert(0, {"role": "system", "content": system})
+    return chat
+
+
+class Runtime:
+    """Loads each distinct base model once per process and batches all calls to it."""
+
+    def __init__(self, models_dir: Path, *, max_batch: int = 32, max_wait_s: float = 0.005) -> None:
+        self.models_dir = models_dir
+        self.max_batch = max_batch
+        self.max_wait_s = max_wait_s
+        self._models: dict[tuple[str, str, str], tuple[LoadedModel, DynamicBatcher]] = {}
+        self._lock = threading.Lock()
+
+    def loaded(self, config: ModelConfig) -> tuple[LoadedModel, DynamicBatcher]:
+        device = pick_device(config.device)
+        dtype = pick_dtype(config.dtype, device)
+        key = (config.source, str(dtype), device)
+        with self._lock:
+            if key not in self._models:
+                model = load_base(config, self.models_dir, dtype=dtype, device=device)
+                loaded = LoadedModel(config, model, load_tokenizer(config, self.models_dir), device)
+                batcher = DynamicBatcher(lambda group, items, lm=loaded: _execute(lm, group, items),
+                                         max_batch=self.max_batch, max_wait_s=self.max_wait_s,
+                                         name=f"batcher:{config.source}")
+                self._models[key] = (loaded, batcher)
+            return self._models[key]
+
+    def handle(self, config: ModelConfig, adapter: str | Path | None = None) -> ModelHandle:
+        loaded, batcher = self.loaded(config)
+        name = loaded.adapter_name(adapter) if adapter else None
+        return ModelHandle(loaded, batcher, name)
+
+    @property
+    def loaded_models(self) -> list[LoadedModel]:
+        return [lm for lm, _ in self._models.values()]
+
+    def close(self) -> None:
+        for _, batcher in self._models.values():
+            batcher.close()
+
+
+def _execute(loaded: LoadedModel, group: Hashable, items: list[Any]) -> list[Any]:
+    op, adapter, settings = group  # type: ignore[misc]
+    if op == "generate":
+        return ops.generate(loaded, adapter, items, settings)
+    if op == "score":
+        return ops.score_options(loaded, adapter, items, settings)
+    if op == "features":
+        layers, pooling = settings
+        return list(ops.features(loaded, adapter, items, layers, pooling))
+    raise ValueError(f"unknown operation {op!r}")
+
+
+@dataclass(frozen=True)
+class ModelHandle:
+    """A base model seen through one adapter (or none); every call goes through the batcher."""
+
+    loaded: LoadedModel
+    batcher: DynamicBatcher
+    adapter: str | None = None
+
+    def generate(self, chats: Sequence[Chat], params: GenerationConfig = GenerationConfig()) -> list[Generation]:
+        return self.batcher.run(("generate", self.adapter, params), list(chats))
+
+    def score_options(self, chats: Sequence[Chat], options: Sequence[str]) -> list[dict[str, float]]:
+        return self.batcher.run(("score", self.adapter, tuple(options)), list(chats))
+
+    def features(self, chats: Sequence[Chat], layers: Sequence[int] = (-1,), pooling: str = "last") -> Any:
+        import numpy as np
+
+        rows = self.batcher.run(("features", self.adapter, (tuple(layers), pooling)), list(chats))
+        return np.stack(rows) if rows else np.zeros((0, self.loaded.hidden_size * len(layers)))

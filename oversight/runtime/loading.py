@@ -1,0 +1,114 @@
+"""Loading base models and their LoRA adapters, once per process.
+
+`load_base` is also what the trainer uses, so training and serving see the same
+weights, dtype and tokenizer set-up (left padding, a pad token).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from oversight.errors import OversightError
+from oversight.roles import ModelConfig, check_adapter_folder
+
+
+def pick_device(wanted: str) -> str:
+    import torch
+
+    if wanted == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if wanted == "cuda" and not torch.cuda.is_available():
+        raise OversightError("device 'cuda' was asked for, but no CUDA device is available")
+    return wanted
+
+
+def pick_dtype(wanted: str, device: str) -> Any:
+    """auto: bfloat16 where the device supports it (measured faster on CPU here too), else float32."""
+    import torch
+
+    if wanted == "auto":
+        if device == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16
+    return getattr(torch, wanted)
+
+
+def model_folder(config: ModelConfig, models_dir: Path) -> str:
+    """Where from_pretrained should look: the converted embedded model, a folder or a hub id."""
+    if config.embedded_name:
+        from oversight.runtime.embedded import prepare_embedded
+
+        return str(prepare_embedded(config.embedded_name, models_dir))
+    return config.source
+
+
+def load_tokenizer(config: ModelConfig, models_dir: Path) -> Any:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_folder(config, models_dir))
+    tokenizer.padding_side = "left"  # batched generation continues right after each prompt
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_base(config: ModelConfig, models_dir: Path, *, dtype: Any = None, device: str | None = None) -> Any:
+    """Load a causal LM in eval mode, named by its hub id so adapters record the right base."""
+    from transformers import AutoModelForCausalLM
+
+    device = device or pick_device(config.device)
+    dtype = dtype or pick_dtype(config.dtype, device)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(model_folder(config, models_dir), dtype=dtype)
+    except OSError as exc:
+        raise OversightError(f"cannot load model {config.source!r}: {str(exc).splitlines()[0]}") from None
+    model.name_or_path = config.hub_id
+    model.config._name_or_path = config.hub_id
+    if model.generation_config.pad_token_id is None:
+        model.generation_config.pad_token_id = model.generation_config.eos_token_id
+    return model.to(device).eval()
+
+
+@dataclass
+class LoadedModel:
+    """One base model in memory, plus the adapters loaded into it by name."""
+
+    config: ModelConfig
+    model: Any
+    tokenizer: Any
+    device: str
+    adapters: dict[str, str] = field(default_factory=dict)  # folder -> adapter name
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.model.config.hidden_size)
+
+    @property
+    def num_layers(self) -> int:
+        return int(self.model.config.num_hidden_layers)
+
+    def adapter_name(self, folder: str | Path) -> str:
+        """Load a LoRA adapter once (PEFT multi-adapter); return its name inside the model."""
+        folder = str(Path(folder).resolve())
+        with self.lock:
+            if folder in self.adapters:
+                return self.adapters[folder]
+            check_adapter_folder(Path(folder), self.config.hub_id, folder, "adapter")
+            from peft import PeftModel
+
+            name = f"adapter{len(self.adapters)}"
+            try:
+                if isinstance(self.model, PeftModel):
+                    self.model.load_adapter(folder, adapter_name=name)
+                else:
+                    self.model = PeftModel.from_pretrained(self.model, folder, adapter_name=name)
+            except (RuntimeError, ValueError) as exc:
+                raise OversightError(f"adapter {folder} does not fit model {self.config.source!r}: "
+                                     f"{str(exc).splitlines()[0][:200]}") from None
+            self.model.eval()
+            self.adapters[folder] = name
+            return name

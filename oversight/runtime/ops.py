@@ -1,0 +1,154 @@
+"""The three batched operations on one loaded model: generate, score options, features.
+
+Each takes a list of chats that share one adapter and runs a single padded batch
+(left padding plus attention masks, so batched greedy output equals unbatched).
+Prompts longer than the model's context keep their last `max_context` tokens and
+say so in the result.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from oversight.roles import GenerationConfig
+from oversight.runtime.loading import LoadedModel
+
+Chat = list[dict[str, str]]
+
+
+@dataclass(frozen=True)
+class Generation:
+    text: str
+    prompt_tokens: int
+    new_tokens: int
+    truncated: bool = False
+
+
+@contextlib.contextmanager
+def using_adapter(loaded: LoadedModel, adapter: str | None) -> Iterator[Any]:
+    """Activate one adapter, or run the bare base model when `adapter` is None."""
+    model = loaded.model
+    if not hasattr(model, "peft_config"):
+        yield model
+    elif adapter is None:
+        with model.disable_adapter():
+            yield model
+    else:
+        model.set_adapter(adapter)
+        yield model
+
+
+def render(loaded: LoadedModel, chats: Sequence[Chat]) -> list[str]:
+    return [loaded.tokenizer.apply_chat_template(c, add_generation_prompt=True, tokenize=False) for c in chats]
+
+
+def encode(loaded: LoadedModel, texts: Sequence[str], suffix_ids: Sequence[list[int]] | None = None
+           ) -> tuple[Any, list[bool]]:
+    """Tokenize, keep the last max_context tokens of each, then left-pad into one batch."""
+    import torch
+
+    tok = loaded.tokenizer
+    limit = loaded.config.max_context
+    rows, truncated = [], []
+    for i, text in enumerate(texts):
+        ids = tok(text, add_special_tokens=False)["input_ids"]
+        truncated.append(len(ids) > limit)
+        ids = ids[-limit:]
+        if suffix_ids is not None:
+            ids = ids + list(suffix_ids[i])
+        rows.append(ids)
+    width = max(len(r) for r in rows)
+    pad = tok.pad_token_id
+    input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        input_ids[i, width - len(r):] = torch.tensor(r, dtype=torch.long)
+        mask[i, width - len(r):] = 1
+    return {"input_ids": input_ids.to(loaded.device), "attention_mask": mask.to(loaded.device)}, truncated
+
+
+def generate(loaded: LoadedModel, adapter: str | None, chats: Sequence[Chat], params: GenerationConfig
+             ) -> list[Generation]:
+    import torch
+
+    batch, truncated = encode(loaded, render(loaded, chats))
+    kwargs: dict[str, Any] = {"max_new_tokens": params.max_new_tokens, "do_sample": params.do_sample}
+    if params.do_sample:
+        kwargs.update(temperature=params.temperature, top_p=params.top_p)
+    else:
+        kwargs.update(temperature=None, top_p=None, top_k=None)
+    with torch.inference_mode(), using_adapter(loaded, adapter) as model:
+        out = model.generate(**batch, **kwargs, pad_token_id=loaded.tokenizer.pad_token_id)
+    width = batch["input_ids"].shape[1]
+    eos = loaded.model.generation_config.eos_token_id
+    eos_ids = set(eos if isinstance(eos, list) else [eos]) | {loaded.tokenizer.eos_token_id}
+    results = []
+    for i, row in enumerate(out[:, width:].tolist()):
+        new = []
+        for t in row:
+            if t in eos_ids:
+                break
+            new.append(t)
+        text = loaded.tokenizer.decode(new, skip_special_tokens=True).strip()
+        prompt_len = int(batch["attention_mask"][i].sum())
+        results.append(Generation(text, prompt_len, len(new), truncated[i]))
+    return results
+
+
+def score_options(loaded: LoadedModel, adapter: str | None, chats: Sequence[Chat], options: Sequence[str]
+                  ) -> list[dict[str, float]]:
+    """Normalized probability of each option as the assistant's answer.
+
+    When the options start with distinct tokens (Yes/No, A/B) one forward pass
+    gives them all; otherwise each option's full continuation is scored.
+    """
+    import torch
+
+    tok = loaded.tokenizer
+    option_ids = [tok(o, add_special_tokens=False)["input_ids"] for o in options]
+    firsts = [ids[0] for ids in option_ids]
+    texts = render(loaded, chats)
+    with torch.inference_mode(), using_adapter(loaded, adapter) as model:
+        if len(set(firsts)) == len(firsts):
+            batch, _ = encode(loaded, texts)
+            logits = model(**batch).logits[:, -1, :].float()
+            logp = torch.log_softmax(logits, dim=-1)[:, firsts]
+        else:
+            logp = _sequence_logprobs(loaded, model, texts, option_ids)
+    probs = torch.softmax(logp, dim=-1).tolist()
+    return [dict(zip(options, row)) for row in probs]
+
+
+def _sequence_logprobs(loaded: LoadedModel, model: Any, texts: Sequence[str], option_ids: list[list[int]]) -> Any:
+    import torch
+
+    n, k = len(texts), len(option_ids)
+    flat_texts = [t for t in texts for _ in range(k)]
+    suffixes = [ids for _ in range(n) for ids in option_ids]
+    batch, _ = encode(loaded, flat_texts, suffixes)
+    logp = torch.log_softmax(model(**batch).logits.float(), dim=-1)
+    scores = torch.empty(n * k)
+    for row, ids in enumerate(suffixes):
+        m = len(ids)
+        positions = torch.arange(logp.shape[1] - m - 1, logp.shape[1] - 1)
+        scores[row] = logp[row, positions, torch.tensor(ids)].sum()
+    return scores.view(n, k)
+
+
+def features(loaded: LoadedModel, adapter: str | None, chats: Sequence[Chat], layers: Sequence[int],
+             pooling: str) -> Any:
+    """Hidden states of the chosen layers, last token or mean-pooled, concatenated: [n, hidden*len(layers)]."""
+    import torch
+
+    batch, _ = encode(loaded, render(loaded, chats))
+    with torch.inference_mode(), using_adapter(loaded, adapter) as model:
+        hidden = model(**batch, output_hidden_states=True).hidden_states
+    mask = batch["attention_mask"].unsqueeze(-1).float()
+    parts = []
+    for layer in layers:
+        h = hidden[layer].float()
+        parts.append(h[:, -1, :] if pooling == "last" else (h * mask).sum(1) / mask.sum(1))
+    return torch.cat(parts, dim=-1).cpu().numpy()
