@@ -30,6 +30,8 @@ class Settings:
         default=PROJECT_DIR, metadata={"help": "folder holding constitutions/, roles/, graphs/"}
     )
     device: str = field(default="auto", metadata={"help": "cuda, cpu or auto (OVERSIGHT_DEVICE)"})
+    models_root: Path | None = field(
+        default=None, metadata={"help": "converted base models, if not HOME/models (OVERSIGHT_MODELS_DIR)"})
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -38,14 +40,15 @@ class Settings:
         url = env.get("OVERSIGHT_DATABASE_URL") or f"sqlite:///{home / 'oversight.db'}"
         project = Path(env.get("OVERSIGHT_PROJECT_DIR") or PROJECT_DIR)
         return cls(home=home, database_url=url, project_dir=project,
-                   device=env.get("OVERSIGHT_DEVICE", "auto"))
+                   device=env.get("OVERSIGHT_DEVICE", "auto"),
+                   models_root=Path(env["OVERSIGHT_MODELS_DIR"]) if env.get("OVERSIGHT_MODELS_DIR") else None)
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)
 
     @property
     def models_dir(self) -> Path:
-        return self.home / "models"
+        return self.models_root or self.home / "models"
 
     @property
     def adapters_dir(self) -> Path:

@@ -54,7 +54,7 @@ class Runtime:
     def handle(self, config: ModelConfig, adapter: str | Path | None = None) -> ModelHandle:
         loaded, batcher = self.loaded(config)
         name = loaded.adapter_name(adapter) if adapter else None
-        return ModelHandle(loaded, batcher, name)
+        return ModelHandle(loaded, batcher, name, config.max_context)
 
     @property
     def loaded_models(self) -> list[LoadedModel]:
@@ -66,14 +66,14 @@ class Runtime:
 
 
 def _execute(loaded: LoadedModel, group: Hashable, items: list[Any]) -> list[Any]:
-    op, adapter, settings = group  # type: ignore[misc]
+    op, adapter, settings, limit = group  # type: ignore[misc]
     if op == "generate":
-        return ops.generate(loaded, adapter, items, settings)
+        return ops.generate(loaded, adapter, items, settings, limit)
     if op == "score":
-        return ops.score_options(loaded, adapter, items, settings)
+        return ops.score_options(loaded, adapter, items, settings, limit)
     if op == "features":
         layers, pooling = settings
-        return list(ops.features(loaded, adapter, items, layers, pooling))
+        return list(ops.features(loaded, adapter, items, layers, pooling, limit))
     raise ValueError(f"unknown operation {op!r}")
 
 
@@ -84,15 +84,17 @@ class ModelHandle:
     loaded: LoadedModel
     batcher: DynamicBatcher
     adapter: str | None = None
+    max_context: int | None = None  # prompt tokens kept; longer prompts keep their end
 
     def generate(self, chats: Sequence[Chat], params: GenerationConfig = GenerationConfig()) -> list[Generation]:
-        return self.batcher.run(("generate", self.adapter, params), list(chats))
+        return self.batcher.run(("generate", self.adapter, params, self.max_context), list(chats))
 
     def score_options(self, chats: Sequence[Chat], options: Sequence[str]) -> list[dict[str, float]]:
-        return self.batcher.run(("score", self.adapter, tuple(options)), list(chats))
+        return self.batcher.run(("score", self.adapter, tuple(options), self.max_context), list(chats))
 
     def features(self, chats: Sequence[Chat], layers: Sequence[int] = (-1,), pooling: str = "last") -> Any:
         import numpy as np
 
-        rows = self.batcher.run(("features", self.adapter, (tuple(layers), pooling)), list(chats))
+        rows = self.batcher.run(("features", self.adapter, (tuple(layers), pooling), self.max_context),
+                                list(chats))
         return np.stack(rows) if rows else np.zeros((0, self.loaded.hidden_size * len(layers)))

@@ -45,13 +45,13 @@ def render(loaded: LoadedModel, chats: Sequence[Chat]) -> list[str]:
     return [loaded.tokenizer.apply_chat_template(c, add_generation_prompt=True, tokenize=False) for c in chats]
 
 
-def encode(loaded: LoadedModel, texts: Sequence[str], suffix_ids: Sequence[list[int]] | None = None
-           ) -> tuple[Any, list[bool]]:
-    """Tokenize, keep the last max_context tokens of each, then left-pad into one batch."""
+def encode(loaded: LoadedModel, texts: Sequence[str], suffix_ids: Sequence[list[int]] | None = None,
+           limit: int | None = None) -> tuple[Any, list[bool]]:
+    """Tokenize, keep the last `limit` (max_context) tokens of each, then left-pad into one batch."""
     import torch
 
     tok = loaded.tokenizer
-    limit = loaded.config.max_context
+    limit = limit or loaded.config.max_context
     rows, truncated = [], []
     for i, text in enumerate(texts):
         ids = tok(text, add_special_tokens=False)["input_ids"]
@@ -70,11 +70,11 @@ def encode(loaded: LoadedModel, texts: Sequence[str], suffix_ids: Sequence[list[
     return {"input_ids": input_ids.to(loaded.device), "attention_mask": mask.to(loaded.device)}, truncated
 
 
-def generate(loaded: LoadedModel, adapter: str | None, chats: Sequence[Chat], params: GenerationConfig
-             ) -> list[Generation]:
+def generate(loaded: LoadedModel, adapter: str | None, chats: Sequence[Chat], params: GenerationConfig,
+             limit: int | None = None) -> list[Generation]:
     import torch
 
-    batch, truncated = encode(loaded, render(loaded, chats))
+    batch, truncated = encode(loaded, render(loaded, chats), limit=limit)
     kwargs: dict[str, Any] = {"max_new_tokens": params.max_new_tokens, "do_sample": params.do_sample}
     if params.do_sample:
         kwargs.update(temperature=params.temperature, top_p=params.top_p)
@@ -98,8 +98,8 @@ def generate(loaded: LoadedModel, adapter: str | None, chats: Sequence[Chat], pa
     return results
 
 
-def score_options(loaded: LoadedModel, adapter: str | None, chats: Sequence[Chat], options: Sequence[str]
-                  ) -> list[dict[str, float]]:
+def score_options(loaded: LoadedModel, adapter: str | None, chats: Sequence[Chat], options: Sequence[str],
+                  limit: int | None = None) -> list[dict[str, float]]:
     """Normalized probability of each option as the assistant's answer.
 
     When the options start with distinct tokens (Yes/No, A/B) one forward pass
@@ -113,22 +113,23 @@ def score_options(loaded: LoadedModel, adapter: str | None, chats: Sequence[Chat
     texts = render(loaded, chats)
     with torch.inference_mode(), using_adapter(loaded, adapter) as model:
         if len(set(firsts)) == len(firsts):
-            batch, _ = encode(loaded, texts)
+            batch, _ = encode(loaded, texts, limit=limit)
             logits = model(**batch).logits[:, -1, :].float()
             logp = torch.log_softmax(logits, dim=-1)[:, firsts]
         else:
-            logp = _sequence_logprobs(loaded, model, texts, option_ids)
+            logp = _sequence_logprobs(loaded, model, texts, option_ids, limit)
     probs = torch.softmax(logp, dim=-1).tolist()
     return [dict(zip(options, row)) for row in probs]
 
 
-def _sequence_logprobs(loaded: LoadedModel, model: Any, texts: Sequence[str], option_ids: list[list[int]]) -> Any:
+def _sequence_logprobs(loaded: LoadedModel, model: Any, texts: Sequence[str], option_ids: list[list[int]],
+                       limit: int | None) -> Any:
     import torch
 
     n, k = len(texts), len(option_ids)
     flat_texts = [t for t in texts for _ in range(k)]
     suffixes = [ids for _ in range(n) for ids in option_ids]
-    batch, _ = encode(loaded, flat_texts, suffixes)
+    batch, _ = encode(loaded, flat_texts, suffixes, limit=limit)
     logp = torch.log_softmax(model(**batch).logits.float(), dim=-1)
     scores = torch.empty(n * k)
     for row, ids in enumerate(suffixes):
@@ -139,11 +140,11 @@ def _sequence_logprobs(loaded: LoadedModel, model: Any, texts: Sequence[str], op
 
 
 def features(loaded: LoadedModel, adapter: str | None, chats: Sequence[Chat], layers: Sequence[int],
-             pooling: str) -> Any:
+             pooling: str, limit: int | None = None) -> Any:
     """Hidden states of the chosen layers, last token or mean-pooled, concatenated: [n, hidden*len(layers)]."""
     import torch
 
-    batch, _ = encode(loaded, render(loaded, chats))
+    batch, _ = encode(loaded, render(loaded, chats), limit=limit)
     with torch.inference_mode(), using_adapter(loaded, adapter) as model:
         hidden = model(**batch, output_hidden_states=True).hidden_states
     mask = batch["attention_mask"].unsqueeze(-1).float()

@@ -50,7 +50,7 @@ class Store:
             engine_options.setdefault("pool_pre_ping", True)
         try:
             self.engine: Engine = create_engine(self.url, connect_args=args, **engine_options)
-        except (NoSuchModuleError, ModuleNotFoundError) as exc:
+        except (NoSuchModuleError, ImportError) as exc:
             raise OversightError(
                 f"no driver for database URL {self.safe_url} ({exc}); "
                 "install it, e.g. pip install 'oversight[postgres]'") from exc

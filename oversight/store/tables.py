@@ -114,12 +114,14 @@ class Trajectory(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
+    # Read-only views: trajectories.py writes children with explicit statements
+    # so a rewrite deletes the old rows before inserting the new ones.
     candidates: Mapped[list[Candidate]] = relationship(
-        order_by="Candidate.index", passive_deletes=True, viewonly=True)
+        order_by="Candidate.index", viewonly=True)
     judgments: Mapped[list[Judgment]] = relationship(
-        order_by="Judgment.id", passive_deletes=True, viewonly=True)
+        order_by="Judgment.id", viewonly=True)
     preference_pairs: Mapped[list[PreferencePair]] = relationship(
-        order_by="PreferencePair.id", passive_deletes=True, viewonly=True)
+        order_by="PreferencePair.id", viewonly=True)
 
 
 class Candidate(Base):
@@ -136,7 +138,7 @@ class Candidate(Base):
     source: Mapped[str] = mapped_column(String(20))
 
     critiques: Mapped[list[Critique]] = relationship(
-        order_by="Critique.id", passive_deletes=True, viewonly=True)
+        order_by="Critique.id", viewonly=True)
 
 
 class Critique(Base):

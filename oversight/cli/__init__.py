@@ -1,0 +1,1 @@
+"""The face: one module per subcommand, each light to import so `--help` is instant."""

@@ -1,0 +1,98 @@
+"""Reading prompts: a JSONL file, a text file (one prompt a line) or a single --prompt.
+
+A bad line (malformed JSON, no prompt, an empty prompt, a repeated id) is
+reported with its line number and skipped, so the other lines still run. A file
+that is not UTF-8 is refused as a whole with one line naming the byte and line.
+Prompt ids must be stable across reruns (they key resumption), so lines without
+an id are named after their line number.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from oversight.errors import OversightError
+
+
+@dataclass(frozen=True)
+class Prompt:
+    id: str
+    text: str
+
+
+@dataclass
+class PromptSet:
+    prompts: list[Prompt] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    """One readable line per skipped input line: 'FILE line N: what was wrong'."""
+
+
+def single_prompt(text: str, prompt_id: str = "prompt") -> PromptSet:
+    if not text.strip():
+        raise OversightError("the prompt is empty; give some text with --prompt")
+    return PromptSet([Prompt(prompt_id, text)])
+
+
+def read_prompts(path: Path) -> PromptSet:
+    """Prompts from `path`: JSONL when it ends in .jsonl/.json or its lines look like JSON objects."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise OversightError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise OversightError(f"{path}: is a folder, not a prompts file") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise OversightError(f"{path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}, "
+                             f"line {line}); convert it, e.g. iconv -f latin1 -t utf-8") from None
+    lines = text.lstrip("\ufeff").splitlines()
+    first = next((ln.strip() for ln in lines if ln.strip()), "")
+    as_jsonl = path.suffix in {".jsonl", ".json", ".ndjson"} or first.startswith("{")
+    found = _parse_jsonl(path, lines) if as_jsonl else _parse_text(path, lines)
+    if not found.prompts and not found.problems:
+        raise OversightError(f"{path}: no prompts in the file")
+    return found
+
+
+def _parse_text(path: Path, lines: list[str]) -> PromptSet:
+    found = PromptSet()
+    for number, line in enumerate(lines, start=1):
+        if line.strip():
+            found.prompts.append(Prompt(f"line-{number}", line.strip()))
+    return found
+
+
+def _parse_jsonl(path: Path, lines: list[str]) -> PromptSet:
+    found = PromptSet()
+    seen: set[str] = set()
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        where = f"{path.name} line {number}"
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as exc:
+            found.problems.append(f"{where}: malformed JSON ({exc.msg} at column {exc.colno}); skipped")
+            continue
+        if not isinstance(item, dict):
+            found.problems.append(f"{where}: expected a JSON object with a 'prompt', "
+                                  f"got {type(item).__name__}; skipped")
+            continue
+        prompt = item.get("prompt", item.get("text"))
+        if not isinstance(prompt, str):
+            found.problems.append(f"{where}: no 'prompt' string (keys: {', '.join(item) or 'none'}); skipped")
+            continue
+        if not prompt.strip():
+            found.problems.append(f"{where}: empty prompt; skipped")
+            continue
+        pid = str(item.get("id", item.get("prompt_id", f"line-{number}")))
+        if pid in seen:
+            found.problems.append(f"{where}: id {pid!r} was already used on an earlier line; skipped")
+            continue
+        seen.add(pid)
+        found.prompts.append(Prompt(pid, prompt))
+    return found

@@ -1,0 +1,116 @@
+"""One function per node: (state, context) -> the state keys it changes.
+
+Nodes are written against `GraphContext`, not LangGraph, so the same functions
+run inside the compiled graph and in the plain one-prompt-at-a-time loop the
+benchmark compares it with. Everything a node writes outside the state (the
+store, the review queue) is idempotent, because LangGraph re-runs a node from
+its start when a thread resumes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.types import interrupt
+
+from oversight.graph.context import GraphContext
+from oversight.graph.human import apply_decision
+from oversight.graph.persist import save_pending, save_final
+from oversight.graph.routing import decide, violated
+from oversight.graph.state import State
+
+
+def base(state: State, ctx: GraphContext) -> dict[str, Any]:
+    text, notices = ctx.roles.answer(state["prompt"])
+    return {"candidates": [{"index": 0, "round": 0, "text": text, "source": "base"}],
+            "notices": [*state.get("notices", []), *notices], "round": 0}
+
+
+def safety(state: State, ctx: GraphContext) -> dict[str, Any]:
+    candidates = state.get("candidates", [])
+    verdict = ctx.roles.assess_safety(state["prompt"], candidates[0]["text"] if candidates else None)
+    return {"safety": {**verdict.model_dump(), "top_category": verdict.top_category,
+                       "top_attack": verdict.top_attack}}
+
+
+def critic(state: State, ctx: GraphContext) -> dict[str, Any]:
+    """Verdicts on every checked principle for the newest candidate; critiques for the worst few."""
+    candidates = [dict(c) for c in state["candidates"]]
+    latest = candidates[-1]
+    principles = ctx.critic_principles()
+    verdicts = ctx.roles.check_principles(state["prompt"], latest["text"], principles)
+    threshold = ctx.spec.critic.violation_threshold
+    by_id = {p.id: p for p in principles}
+    flagged = sorted((v for v in verdicts if v.violation_prob >= threshold),
+                     key=lambda v: (by_id[v.principle_id].priority, -v.violation_prob))
+    to_write = {v.principle_id for v in flagged[: ctx.spec.critic.max_critiques]}
+    critiques = []
+    for v in verdicts:
+        text = v.critique
+        if v.principle_id in to_write and not text:
+            text = ctx.roles.write_critique(state["prompt"], latest["text"], by_id[v.principle_id])
+        critiques.append({"principle_id": v.principle_id, "violation_prob": float(v.violation_prob),
+                          "violated": v.violation_prob >= threshold,
+                          "text": text if v.principle_id in to_write else None})
+    latest["critiques"] = critiques
+    return {"candidates": candidates}
+
+
+def revise(state: State, ctx: GraphContext) -> dict[str, Any]:
+    candidates = list(state["candidates"])
+    latest = candidates[-1]
+    pairs = [(ctx.constitution.principle(c["principle_id"]), c["text"])
+             for c in violated(latest) if c.get("text")]
+    text = ctx.roles.revise(state["prompt"], latest["text"], pairs)
+    round_ = state.get("round", 0) + 1
+    candidates.append({"index": len(candidates), "round": round_, "text": text, "source": "reviser"})
+    return {"candidates": candidates, "round": round_}
+
+
+def judge(state: State, ctx: GraphContext) -> dict[str, Any]:
+    """The original against each revision, per principle and combined by priority and weight."""
+    from oversight.graph.routing import combine_preferences
+
+    candidates = state["candidates"]
+    flagged = {c["principle_id"] for cand in candidates for c in violated(cand)}
+    wanted = flagged | set(ctx.spec.judge.include)
+    principles = [p for p in ctx.constitution.by_priority() if p.id in wanted]
+    rows: list[dict[str, Any]] = []
+    for cand in candidates[1:]:
+        verdicts = ctx.roles.compare(state["prompt"], candidates[0]["text"], cand["text"], principles)
+        per = {}
+        for v in verdicts:
+            per[v.principle_id] = float(v.prob_b_better)
+            rows.append({"a_index": 0, "b_index": cand["index"], "principle_id": v.principle_id,
+                         "prob_b_better": float(v.prob_b_better),
+                         "prob_b_better_swapped": float(v.prob_b_better_ba),
+                         "explanation": f"A/B order {v.prob_b_better_ab:.2f}, B/A order {v.prob_b_better_ba:.2f}"})
+        combined = combine_preferences(per, ctx.constitution, ctx.spec.judge.priority_decay)
+        rows.append({"a_index": 0, "b_index": cand["index"], "principle_id": None,
+                     "prob_b_better": combined, "prob_b_better_swapped": None,
+                     "explanation": "combined: weight x "
+                                    f"{ctx.spec.judge.priority_decay}^(priority-1) over {', '.join(per)}"})
+    return {"judgments": rows}
+
+
+def route(state: State, ctx: GraphContext) -> dict[str, Any]:
+    decision = decide(state, ctx.constitution, ctx.spec)
+    return {"decision": decision, "final_response": decision.get("final_text")}
+
+
+def escalate(state: State, ctx: GraphContext) -> dict[str, Any]:
+    """Store the case and queue it for a human, then pause until a decision arrives."""
+    review = save_pending(state, ctx)
+    human = interrupt(review)
+    candidates, decision = apply_decision(state, human, ctx.spec)
+    return {"candidates": candidates, "decision": decision, "human": dict(human),
+            "final_response": decision.get("final_text")}
+
+
+def persist(state: State, ctx: GraphContext) -> dict[str, Any]:
+    trajectory_id = save_final(state, ctx)
+    return {} if trajectory_id is None else {"trajectory_id": trajectory_id}
+
+
+NODES = {"base": base, "safety": safety, "critic": critic, "revise": revise, "judge": judge,
+         "route": route, "escalate": escalate, "persist": persist}

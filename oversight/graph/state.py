@@ -1,0 +1,59 @@
+"""The state of one prompt's thread, kept JSON-plain so any checkpointer can store it.
+
+Every node returns whole new values for the keys it changes (no merging
+reducers): a node that re-runs after a crash or a resume then writes the same
+thing again instead of appending twice, and the plain sequential loop in
+`runner.run_sequential` can apply updates with `dict.update`.
+
+Candidate (a dict): index (0 = base answer), round, text, source
+("base" | "reviser" | "human"), critiques (list of {principle_id,
+violation_prob, violated, text}) once the critic has seen it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from typing_extensions import TypedDict
+
+RouteName = Literal["accepted", "revised", "escalated", "refused", "blocked", "error"]
+
+
+class Decision(TypedDict, total=False):
+    """What `route` decided: the route, the final candidate, and why, in words."""
+
+    route: RouteName
+    final_index: int | None
+    final_text: str | None
+    reasons: list[str]
+    judge_confidence: float | None
+
+
+class InputState(TypedDict):
+    """What a caller provides to start a thread."""
+
+    prompt_id: str
+    prompt: str
+
+
+class State(InputState, total=False):
+    """One prompt's way through the graph; internal reasoning never reaches `final_response`."""
+
+    candidates: list[dict[str, Any]]
+    """Every answer considered: the base answer, then one per revision round."""
+    notices: list[str]
+    """Things the user or reviewer should know (truncated prompt, ...)."""
+    safety: dict[str, Any]
+    """SafetyVerdict of the prompt and the base answer, plus top category and attack."""
+    round: int
+    """Revision rounds done so far."""
+    judgments: list[dict[str, Any]]
+    """Judge rows: a_index, b_index, principle_id (None = combined), probabilities."""
+    decision: Decision
+    """The route decision (automatic, or after a human)."""
+    human: dict[str, Any]
+    """The reviewer's decision when the thread was escalated and resumed."""
+    final_response: str | None
+    """The only user-visible output."""
+    trajectory_id: int
+    """Row id of the stored trajectory, once persisted."""
