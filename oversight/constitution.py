@@ -52,7 +52,8 @@ class Constitution(BaseModel):
     categories: tuple[str, ...] = CATEGORIES
     attack_types: tuple[str, ...] = ATTACK_TYPES
     principles: tuple[Principle, ...]
-    material: Path | None = Field(default=None, description="folder of demonstrations and labels")
+    material: tuple[Path, ...] = Field(
+        default=(), description="folders of demonstrations and labels, the parent's first (accumulated via extends)")
     source: Path | None = Field(default=None, exclude=True)
 
     @field_validator("principles")
@@ -116,7 +117,7 @@ def load_constitution(name_or_path: str | Path, project_dir: Path, _chain: tuple
     raw = read_yaml(path)
     decl = validate(_File, raw, path)
     base: dict[str, Any] = {"categories": list(CATEGORIES), "attack_types": list(ATTACK_TYPES),
-                            "principles": [], "material": None}
+                            "principles": [], "material": ()}
     if decl.extends:
         parent = load_constitution(decl.extends, project_dir, _chain + (path,))
         base = parent.model_dump(mode="python", exclude={"source"})
@@ -138,9 +139,10 @@ def load_constitution(name_or_path: str | Path, project_dir: Path, _chain: tuple
         if pid not in merged:
             raise ConfigError(path, f"remove[{j}]", "no such principle to remove", pid)
         del merged[pid]
-    material = base.get("material")
+    material = tuple(base.get("material") or ())
     if decl.material is not None:
-        material = (path.parent / decl.material).resolve()
+        own_folder = (path.parent / decl.material).resolve()
+        material = material + (own_folder,) if own_folder not in material else material
     data = {
         "name": decl.name or path.stem,
         "version": str(decl.version),

@@ -166,3 +166,13 @@ def test_batcher_groups_and_propagates_errors() -> None:
         futures[6].result(5)
     assert all(size <= 4 for _, size in calls) and sum(s for g, s in calls if g == "x") == 6
     batcher.close()
+
+
+def test_a_local_model_folder_works_like_the_embedded_model(runtime: Runtime, embedded_fp32: ModelConfig) -> None:
+    from oversight.runtime.loading import model_folder
+
+    folder = model_folder(embedded_fp32, runtime.models_dir)
+    local = ModelConfig(source=folder, dtype="float32")
+    chat = [as_chat("What is the capital of France?")]
+    assert runtime.handle(local).generate(chat, GREEDY)[0].text == \
+        runtime.handle(embedded_fp32).generate(chat, GREEDY)[0].text

@@ -17,7 +17,7 @@ from oversight.errors import OversightError
 from oversight.settings import Settings
 
 # Subcommand modules under oversight.cli, in the order --help lists them.
-COMMANDS: tuple[str, ...] = ("constitution", "models")
+COMMANDS: tuple[str, ...] = ("constitution", "models", "graph")
 
 
 class Parser(argparse.ArgumentParser):
@@ -73,4 +73,5 @@ def _quiet_libraries(debug: bool) -> None:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # weight-loading bars are noise here
     warnings.filterwarnings("ignore")

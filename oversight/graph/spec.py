@@ -150,11 +150,12 @@ def check_against(spec: GraphSpec, principle_ids: set[str], categories: set[str]
 
 
 def compile_spec(spec: GraphSpec, *, checkpointer: Any = None,
-                 default_context: Callable[[], Any] | None = None) -> Any:
+                 default_context: Callable[[], Any] | None = None, typed_context: bool = True) -> Any:
     """A LangGraph StateGraph of the nodes the spec names, compiled.
 
     base -> [safety] -> [critic <-> revise]* -> [judge] -> route -> [escalate] -> persist.
-    `default_context` serves callers that cannot pass a context (langgraph dev).
+    `default_context` serves callers that cannot pass a context (langgraph dev, which
+    also gets `typed_context=False`: a server cannot build a schema of live objects).
     """
     from langgraph.graph import END, START, StateGraph
     from langgraph.runtime import Runtime
@@ -175,7 +176,8 @@ def compile_spec(spec: GraphSpec, *, checkpointer: Any = None,
         node.__doc__ = fn.__doc__
         return node
 
-    builder = StateGraph(State, context_schema=GraphContext, input_schema=InputState)
+    builder = StateGraph(State, context_schema=GraphContext if typed_context else None,
+                         input_schema=InputState)
     used = [n for n in NODE_ORDER if spec.has(n)] + ["route", "persist"]
     if spec.escalation.enabled:
         used.append("escalate")

@@ -45,6 +45,12 @@ class Runtime:
             if key not in self._models:
                 model = load_base(config, self.models_dir, dtype=dtype, device=device)
                 loaded = LoadedModel(config, model, load_tokenizer(config, self.models_dir), device)
+                if config.backend == "vllm":
+                    from oversight.runtime.loading import model_folder
+                    from oversight.runtime.vllm_backend import VllmGenerator
+
+                    loaded.vllm = VllmGenerator(config, model_folder(config, self.models_dir), loaded.tokenizer,
+                                                str(dtype).removeprefix("torch."))
                 batcher = DynamicBatcher(lambda group, items, lm=loaded: _execute(lm, group, items),
                                          max_batch=self.max_batch, max_wait_s=self.max_wait_s,
                                          name=f"batcher:{config.source}")
@@ -67,6 +73,8 @@ class Runtime:
 
 def _execute(loaded: LoadedModel, group: Hashable, items: list[Any]) -> list[Any]:
     op, adapter, settings, limit = group  # type: ignore[misc]
+    if op == "generate" and loaded.vllm is not None:
+        return loaded.vllm.generate(items, settings, loaded.adapter_folder(adapter), limit)
     if op == "generate":
         return ops.generate(loaded, adapter, items, settings, limit)
     if op == "score":

@@ -81,6 +81,7 @@ class LoadedModel:
     tokenizer: Any
     device: str
     adapters: dict[str, str] = field(default_factory=dict)  # folder -> adapter name
+    vllm: Any = None  # a VllmGenerator when the model's backend is vllm (generation only)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -90,6 +91,9 @@ class LoadedModel:
     @property
     def num_layers(self) -> int:
         return int(self.model.config.num_hidden_layers)
+
+    def adapter_folder(self, name: str | None) -> str | None:
+        return next((f for f, n in self.adapters.items() if n == name), None) if name else None
 
     def adapter_name(self, folder: str | Path) -> str:
         """Load a LoRA adapter once (PEFT multi-adapter); return its name inside the model."""

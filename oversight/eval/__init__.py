@@ -1,0 +1,1 @@
+"""Measuring the oversight: verdict metrics, calibration, reliability diagrams."""

@@ -1,0 +1,1 @@
+"""Teaching the oversight roles: material, verdict heads, LoRA adapters, bootstrap."""
