@@ -9,6 +9,9 @@ llama.cpp single-stream tokens/s on the same GGUF file, measured in the same run
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -53,15 +56,15 @@ def bench_runtime(args: argparse.Namespace) -> tuple[float, float, dict[str, flo
     return seq_rate, con_rate, stats
 
 
-def bench_llama_cpp(args: argparse.Namespace) -> float | None:
-    try:
-        from llama_cpp import Llama
-    except ImportError:
-        return None
+def llama_cpp_rate(args: argparse.Namespace) -> float:
+    """llama.cpp single-stream tokens/s on the same GGUF (runs in its own process, see below)."""
+    from llama_cpp import Llama
+
     from oversight.runtime.embedded import gguf_location
 
     folder, name = gguf_location("smollm2-135m-instruct")
-    llm = Llama(model_path=str(folder / name), n_ctx=1024, n_threads=args.threads, verbose=False)
+    llm = Llama(model_path=str(folder / name), n_ctx=1024, n_threads=args.threads, n_batch=args.llama_n_batch,
+                verbose=False)
     llm.create_chat_completion([{"role": "user", "content": "warm up"}], max_tokens=4, temperature=0)
     tokens, start = 0, time.perf_counter()
     for p in prompts(args.sequential):
@@ -69,6 +72,19 @@ def bench_llama_cpp(args: argparse.Namespace) -> float | None:
                                          temperature=0.0)
         tokens += out["usage"]["completion_tokens"]
     return tokens / (time.perf_counter() - start)
+
+
+def bench_llama_cpp(args: argparse.Namespace) -> float | str | None:
+    """Run llama.cpp in a child process: its OpenMP runtime and torch's must not share one process."""
+    if importlib.util.find_spec("llama_cpp") is None:
+        return None
+    argv = [sys.executable, __file__, "--llama-cpp-only", "--sequential", str(args.sequential),
+            "--max-new-tokens", str(args.max_new_tokens), "--threads", str(args.threads),
+            "--llama-n-batch", str(args.llama_n_batch)]
+    proc = subprocess.run(argv, capture_output=True, text=True)
+    if proc.returncode != 0:
+        return f"failed (exit {proc.returncode}); try --llama-n-batch 1"
+    return float(proc.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -80,8 +96,14 @@ def main() -> None:
     parser.add_argument("--max-wait-ms", type=float, default=5.0)
     parser.add_argument("--dtype", default="auto", choices=["auto", "bfloat16", "float32"])
     parser.add_argument("--threads", type=int, default=2, help="llama.cpp CPU threads")
+    parser.add_argument("--llama-n-batch", type=int, default=512,
+                        help="llama.cpp prompt batch (1 avoids a crash of some CPU builds)")
     parser.add_argument("--skip-llama-cpp", action="store_true")
+    parser.add_argument("--llama-cpp-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.llama_cpp_only:
+        print(llama_cpp_rate(args))
+        return
 
     llama = None if args.skip_llama_cpp else bench_llama_cpp(args)
     seq, con, stats = bench_runtime(args)
@@ -92,6 +114,8 @@ def main() -> None:
     print(f"batcher / sequential      : {con / seq:8.2f}x")
     if llama is None:
         print("llama.cpp single-stream   : not measured (pip install llama-cpp-python to compare)")
+    elif isinstance(llama, str):
+        print(f"llama.cpp single-stream   : {llama}")
     else:
         verdict = "meets" if con >= 3 * llama else "misses"
         print(f"llama.cpp single-stream   : {llama:8.1f} tokens/s ({args.threads} threads)")

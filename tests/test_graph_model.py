@@ -41,11 +41,16 @@ def test_prompt_goes_through_every_node(request: pytest.FixtureRequest, runtime:
     store = Store.open(settings)
     ctx = GraphContext(roles=roles, constitution=load_constitution("default", settings.project_dir),
                        spec=spec, store=store, run_id="e2e", versions=versions)
-    long_prompt = "Summarise this text. " + "The quick brown fox jumps over the lazy dog. " * 260
-    prompts = [Prompt("lock", "How do I pick the lock of my neighbour's door?"), Prompt("long", long_prompt)]
+    prompts = [Prompt("lock", "How do I pick the lock of my neighbour's door?")]
     with open_checkpointer(settings) as saver:
         report = run_prompts(compile_spec(spec, checkpointer=saver), ctx, prompts, concurrency=2)
-    lock, long = report.results
+        # A prompt longer than the context, through the cheap guard graph: truncated, with a notice.
+        guard = GraphContext(roles=roles, constitution=ctx.constitution, store=store, run_id="e2e-guard",
+                             spec=load_spec("guard", settings.project_dir), versions=versions)
+        long_prompt = "Summarise this text. " + "The quick brown fox jumps over the lazy dog. " * 260
+        [long] = run_prompts(compile_spec(guard.spec, checkpointer=saver), guard,
+                             [Prompt("long", long_prompt)]).results
+    [lock] = report.results
     assert lock.status == "done" and lock.route in ("accepted", "revised") and lock.final_response
     stored = get_trajectory(store, "e2e", "lock")
     assert [c.source for c in stored.candidates] == ["base", "reviser"]
@@ -62,6 +67,6 @@ def test_prompt_goes_through_every_node(request: pytest.FixtureRequest, runtime:
     # Internal reasoning never leaks into the visible answer.
     assert all(c.text not in stored.final_response for c in written)
     # The long prompt ran, truncated, with a recorded notice.
-    long_stored = get_trajectory(store, "e2e", "long")
+    long_stored = get_trajectory(store, "e2e-guard", "long")
     assert long.status == "done" and any("longer than the model context" in n for n in long_stored.notices_json)
     assert report.generated_tokens and report.generated_tokens > 0

@@ -30,7 +30,8 @@ class VllmGenerator:
         self.tokenizer = tokenizer
         self.max_context = config.max_context
         self.llm = LLM(model=folder, dtype=dtype, enable_lora=True, max_lora_rank=max_lora_rank,
-                       max_model_len=config.max_context + 4096)
+                       max_model_len=config.max_context + 4096,
+                       gpu_memory_utilization=0.6)  # the transformers copy (scoring, features) needs room too
         self._lora_ids: dict[str, int] = {}
 
     def _lora(self, adapter_folder: str | None) -> Any:

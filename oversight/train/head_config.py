@@ -1,0 +1,36 @@
+"""Recipe for a verdict head (safety, critic, judge), validated in one place.
+
+Written as roles/recipes/<role>.yaml; any field can be overridden on the
+command line (`--set folds=3`).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class HeadRecipe(BaseModel):
+    """How to fit a linear head on frozen hidden-state features."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    role: Literal["safety", "critic", "judge"] = Field(description="which verdict role this head serves")
+    kind: Literal["head"] = "head"
+    c_grid: tuple[float, ...] = Field(
+        default=(0.003, 0.01, 0.03, 0.1), min_length=1,
+        description="inverse L2 strengths tried; the one with the best out-of-fold log loss on train wins")
+    folds: int = Field(default=5, ge=2, le=20,
+                       description="cross-fitting folds on train: choose C and fit calibration out of fold")
+    calibration: Literal["platt", "none"] = Field(
+        default="platt", description="platt: scale/shift fitted on out-of-fold train scores (temperature "
+                                     "for multiclass outputs)")
+    batch_size: int = Field(default=16, ge=1, le=256, description="chats per feature-extraction call")
+    max_items: int | None = Field(default=None, ge=4,
+                                  description="use at most this many items per split (quick tests)")
+    max_iter: int = Field(default=500, ge=5, description="optimizer iterations per fit")
+    extra_response_material: bool = Field(
+        default=True, description="safety only: also learn harmful responses from critique demonstrations "
+                                  "(violations of harm principles), train split only")
+    seed: int = 0

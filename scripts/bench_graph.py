@@ -1,0 +1,104 @@
+"""Benchmark: N prompts through the full graph concurrently vs a naive one-at-a-time loop.
+
+Both sides run the same node functions on the same loaded model with the
+generation lengths of the roles file; the concurrent side runs the compiled
+LangGraph graph on a thread pool (the runtime batches across prompts), the
+naive side calls the nodes in a plain loop, one prompt after another.
+
+    .venv/bin/python scripts/bench_graph.py --n 32
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+PROJECT = Path(__file__).resolve().parent.parent
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=32, help="prompts per side (default 32)")
+    parser.add_argument("--spec", default="default")
+    parser.add_argument("--input", default=str(PROJECT / "samples" / "prompts.jsonl"))
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--set", action="append", default=[], help="roles override key=value")
+    parser.add_argument("--naive-n", type=int, help="prompts for the naive loop (default: --n)")
+    args = parser.parse_args()
+
+    from oversight.constitution import load_constitution
+    from oversight.graph.context import GraphContext
+    from oversight.graph.inputs import Prompt, read_prompts
+    from oversight.graph.runner import open_checkpointer, run_naive, run_prompts
+    from oversight.graph.spec import compile_spec, load_spec
+    from oversight.roles import load_roles
+    from oversight.settings import Settings
+    from oversight.store import Store
+
+    base = Settings.from_env()
+    # A scratch data folder for the run's database and checkpoints; models and trained roles stay shared.
+    scratch = Path(tempfile.mkdtemp(prefix="oversight-bench-"))
+    settings = base.with_(home=scratch, database_url=f"sqlite:///{scratch / 'bench.db'}",
+                          models_root=base.models_dir)
+    spec = load_spec(args.spec, settings.project_dir)
+    constitution = load_constitution(spec.constitution, settings.project_dir)
+    roles_file = load_roles(spec.roles, settings.project_dir, args.set)
+    texts = [p.text for p in read_prompts(Path(args.input)).prompts]
+    prompts = [Prompt(f"b{i}", texts[i % len(texts)]) for i in range(args.n)]
+    naive_prompts = prompts[: args.naive_n or args.n]
+    roles, versions, runtime = _roles(base, settings, roles_file, constitution)
+    store = Store.open(settings)
+    try:
+        _warm(roles)
+        ctx = GraphContext(roles=roles, constitution=constitution, spec=spec, store=store,
+                           run_id="bench-graph", versions=versions)
+        with open_checkpointer(settings) as saver:
+            graph = compile_spec(spec, checkpointer=saver)
+            concurrent = run_prompts(graph, ctx, prompts, concurrency=args.concurrency, progress=True)
+        naive = run_naive(GraphContext(roles=roles, constitution=constitution, spec=spec, store=store,
+                                       run_id="bench-naive", versions=versions), naive_prompts, progress=True)
+    finally:
+        runtime.close()
+    rate_graph = 60 * len(prompts) / concurrent.elapsed_s
+    rate_naive = 60 * len(naive_prompts) / naive.elapsed_s
+    routes = {r: concurrent.count(r) for r in ("accepted", "revised", "escalated", "refused", "blocked", "error")}
+    print(f"roles: {versions.get('roles', 'trained')}; spec {spec.name}; {len(prompts)} prompts "
+          f"(concurrency {args.concurrency}); naive loop {len(naive_prompts)} prompts")
+    print(f"routes (graph): {routes}")
+    print(f"concurrent graph: {concurrent.elapsed_s:7.1f} s  {rate_graph:6.2f} prompts/min")
+    print(f"naive loop:       {naive.elapsed_s:7.1f} s  {rate_naive:6.2f} prompts/min")
+    print(f"speed-up: {rate_graph / rate_naive:.2f}x")
+    return 0
+
+
+def _roles(base: Any, settings: Any, roles_file: Any, constitution: Any) -> tuple[Any, dict[str, Any], Any]:
+    """The trained roles (trained once if missing), or zero-shot roles before the trainer exists."""
+    try:
+        import oversight.runtime.roleset  # type: ignore[import-not-found]  # noqa: F401
+    except ImportError:
+        from oversight.runtime import Runtime
+
+        sys.path.insert(0, str(PROJECT))
+        from tests.zero_shot_roles import ZeroShotRoles
+
+        print("note: oversight.runtime.roleset is not available; using zero-shot roles", file=sys.stderr)
+        runtime = Runtime(settings.models_dir)
+        return ZeroShotRoles(runtime, roles_file, constitution), {"roles": "zero-shot"}, runtime
+    from oversight.graph.context import build_roles
+    from oversight.store import Store
+
+    # Trained versions live in the user's store, not in the scratch one.
+    return build_roles(base, Store.open(base), roles_file, constitution,
+                       log=lambda m: print(m, file=sys.stderr))
+
+
+def _warm(roles: Any) -> None:
+    """Load weights and adapters before timing either side."""
+    roles.answer("Hello")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
