@@ -49,3 +49,29 @@ def embedded_fp32() -> object:
     from oversight.roles import ModelConfig
 
     return ModelConfig(source="embedded:smollm2-135m-instruct", dtype="float32")
+
+
+@pytest.fixture(scope="session")
+def trained_home(tmp_path_factory: pytest.TempPathFactory, runtime: object) -> Settings:
+    """A data folder where the real first-run bootstrap has trained every oversight role (once per session)."""
+    from oversight.constitution import load_constitution
+    from oversight.roles import load_roles
+    from oversight.store import Store
+    from oversight.train.bootstrap import ensure_trained
+
+    home = tmp_path_factory.mktemp("trained_home")
+    settings = Settings(home=home, database_url=f"sqlite:///{home / 'oversight.db'}", models_root=SHARED_MODELS)
+    roles_file = load_roles("default", settings.project_dir)
+    constitution = load_constitution("default", settings.project_dir)
+    ensure_trained(settings, Store.open(settings), roles_file, constitution, progress=False, runtime=runtime)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def trained_versions(trained_home: Settings) -> dict[str, object]:
+    """Role -> RoleVersion after the bootstrap, for RoleSet(runtime, roles_file, constitution, versions)."""
+    from oversight.roles import load_roles
+    from oversight.store import Store
+    from oversight.train.bootstrap import resolve_versions
+
+    return dict(resolve_versions(Store.open(trained_home), load_roles("default", trained_home.project_dir)))

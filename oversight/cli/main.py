@@ -17,7 +17,7 @@ from oversight.errors import OversightError
 from oversight.settings import Settings
 
 # Subcommand modules under oversight.cli, in the order --help lists them.
-COMMANDS: tuple[str, ...] = ("constitution", "models", "graph")
+COMMANDS: tuple[str, ...] = ("constitution", "models", "graph", "train", "roles")
 
 
 class Parser(argparse.ArgumentParser):

@@ -19,18 +19,21 @@ class HeadRecipe(BaseModel):
     role: Literal["safety", "critic", "judge"] = Field(description="which verdict role this head serves")
     kind: Literal["head"] = "head"
     c_grid: tuple[float, ...] = Field(
-        default=(0.003, 0.01, 0.03, 0.1), min_length=1,
+        default=(0.01, 0.03, 0.1, 0.3, 1.0), min_length=1,
         description="inverse L2 strengths tried; the one with the best out-of-fold log loss on train wins")
     folds: int = Field(default=5, ge=2, le=20,
                        description="cross-fitting folds on train: choose C and fit calibration out of fold")
     calibration: Literal["platt", "none"] = Field(
         default="platt", description="platt: scale/shift fitted on out-of-fold train scores (temperature "
                                      "for multiclass outputs)")
-    batch_size: int = Field(default=16, ge=1, le=256, description="chats per feature-extraction call")
+    batch_size: int = Field(default=32, ge=1, le=256, description="chats per feature-extraction call")
     max_items: int | None = Field(default=None, ge=4,
                                   description="use at most this many items per split (quick tests)")
     max_iter: int = Field(default=500, ge=5, description="optimizer iterations per fit")
     extra_response_material: bool = Field(
         default=True, description="safety only: also learn harmful responses from critique demonstrations "
                                   "(violations of harm principles), train split only")
+    share_adapter_with: Literal["reviser"] | None = Field(
+        default=None, description="critic only: write critiques with this role's active adapter (trained "
+                                  "multi-task on critique demonstrations too) instead of a separate one")
     seed: int = 0

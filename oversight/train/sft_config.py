@@ -41,6 +41,7 @@ class SFTRecipe(BaseModel):
     dtype: Literal["auto", "float32", "bfloat16"] = Field(
         default="float32", description="dtype of the frozen base during training; LoRA weights stay float32")
     max_items: int | None = Field(default=None, ge=1, description="use at most this many demonstrations")
+    eval_items: int = Field(default=40, ge=1, description="held-out demonstrations scored for the held-out loss")
     eval_generations: int = Field(default=6, ge=0,
                                   description="held-out revision prompts generated after training (rewrite check)")
     seed: int = 0

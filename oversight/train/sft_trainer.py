@@ -71,6 +71,8 @@ def train_adapter(recipe: SFTRecipe, settings_models_dir: Path, roles_file: Role
     model_cfg = roles_file.model_for(role)
     train_rows = build_examples(recipe, book, constitution, "train")
     eval_rows = build_examples(recipe, book, constitution, "heldout")
+    if len(eval_rows) > recipe.eval_items:  # the held-out loss is a progress check; a sample keeps it cheap
+        eval_rows = random.Random(recipe.seed).sample(eval_rows, recipe.eval_items)
     device = pick_device(model_cfg.device)
     dtype = None if recipe.dtype == "auto" else getattr(torch, recipe.dtype)
     model = load_base(model_cfg, settings_models_dir, dtype=dtype, device=device)
@@ -93,9 +95,21 @@ def train_adapter(recipe: SFTRecipe, settings_models_dir: Path, roles_file: Role
         completion_only_loss=True, disable_tqdm=not progress, shuffle_dataset=True)
     log(f"{role}: fine-tuning a LoRA adapter (r={recipe.lora_r}, top {recipe.top_layers or layers} layers) "
         f"on {len(train_rows)} demonstrations ({', '.join(recipe.tasks)}), {recipe.steps} steps")
-    trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(train_rows),
-                         eval_dataset=Dataset.from_list(eval_rows), processing_class=tokenizer,
-                         peft_config=lora)
+    from datasets.utils import logging as datasets_logging
+
+    if not progress:
+        datasets_logging.disable_progress_bar()
+    try:
+        trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(train_rows),
+                             eval_dataset=Dataset.from_list(eval_rows), processing_class=tokenizer,
+                             peft_config=lora)
+    finally:
+        if not progress:
+            datasets_logging.enable_progress_bar()
+    if not progress:
+        from transformers import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)  # it prints every log dict when tqdm is off
     before = trainer.evaluate()["eval_loss"]
     history = trainer.train()
     after = trainer.evaluate()["eval_loss"]

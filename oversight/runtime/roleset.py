@@ -1,0 +1,161 @@
+"""The real oversight roles: trained heads and adapters where present, zero-shot scoring otherwise.
+
+Heads read the frozen base model's hidden states (adapters off), exactly as
+they were trained; adapters only write text (critiques, revisions). A role with
+no head falls back to option scoring with its prompt templates (Yes/No, A/B),
+which is the path for large models that can judge zero-shot. Every model call
+goes through a ModelHandle, so concurrent graph threads share batches.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+
+from oversight.constitution import Constitution, Principle
+from oversight.roles import RoleName, RolesFile
+from oversight.runtime.engine import ModelHandle, Runtime
+from oversight.runtime.heads import Head
+from oversight.runtime.prompts import PromptBook
+from oversight.runtime.versions import RoleVersion
+from oversight.verdicts import JudgeVerdict, PrincipleVerdict, SafetyVerdict
+
+__all__ = ["RoleSet", "RoleVersion"]
+log = logging.getLogger(__name__)
+YES_NO = ("Yes", "No")
+
+
+class RoleSet:
+    """Implements `OversightRoles` on one Runtime."""
+
+    def __init__(self, runtime: Runtime, roles_file: RolesFile, constitution: Constitution,
+                 versions: dict[RoleName, RoleVersion] | None = None) -> None:
+        self.runtime = runtime
+        self.roles_file = roles_file
+        self.constitution = constitution
+        self.versions = {r: (versions or {}).get(r) or RoleVersion() for r in roles_file.roles}
+        self.book = PromptBook(roles_file)
+        self._bare: dict[str, ModelHandle] = {}
+        self._tuned: dict[str, ModelHandle] = {}
+        self._heads: dict[str, Head | None] = {}
+        for role in roles_file.roles:
+            model = roles_file.model_for(role)
+            version = self.versions[role]
+            self._bare[role] = runtime.handle(model, None)
+            self._tuned[role] = runtime.handle(model, version.adapter) if version.adapter else self._bare[role]
+            self._heads[role] = Head.load(version.head) if version.head else None
+            if self._heads[role] is not None:
+                self._check_head(role, self._heads[role])
+
+    def _check_head(self, role: str, head: Head) -> None:
+        loaded, _ = self.runtime.loaded(self.roles_file.model_for(role))
+        dtype = str(next(loaded.model.parameters()).dtype).removeprefix("torch.")
+        if head.spec.feature_dtype != dtype:
+            log.warning("%s head was trained on %s features but the model runs in %s; probabilities may "
+                        "shift (retrain with `train --role %s`)", role, head.spec.feature_dtype, dtype, role)
+
+    def head(self, role: str) -> Head | None:
+        return self._heads.get(role)
+
+    def _features(self, role: str, chats: list[Any]) -> np.ndarray:
+        head = self._heads[role]
+        assert head is not None
+        return self._bare[role].features(chats, head.spec.layers, head.spec.pooling)
+
+    # --- base -------------------------------------------------------------------------------
+    def answer(self, prompt: str) -> tuple[str, list[str]]:
+        params = self.roles_file.roles["base"].generation
+        gen = self._tuned["base"].generate([self.book.answer(prompt)], params)[0]
+        notices = []
+        if gen.truncated:
+            limit = self.roles_file.model_for("base").max_context
+            notices.append(f"prompt truncated: longer than the model's context, so only its last {limit} "
+                           "tokens were read")
+        if gen.new_tokens >= params.max_new_tokens:
+            notices.append(f"answer cut at the {params.max_new_tokens}-token limit")
+        return gen.text, notices
+
+    # --- safety -----------------------------------------------------------------------------
+    def assess_safety(self, prompt: str, response: str | None = None) -> SafetyVerdict:
+        head = self._heads["safety"]
+        if head is None:
+            return self._zero_shot_safety(prompt, response)
+        chats = [self.book.safety_input(prompt)]
+        if response is not None:
+            chats.append(self.book.safety_exchange(prompt, response))
+        feats = self._features("safety", chats)
+        request = feats[:1]
+        outputs = head.spec.outputs
+        return SafetyVerdict(
+            harmful_prob=float(head.binary("harmful", request)[0]),
+            jailbreak_prob=float(head.binary("jailbreak", request)[0]),
+            response_harmful_prob=(float(head.binary("response_harmful", feats[1:2])[0])
+                                   if response is not None and "response_harmful" in outputs else None),
+            category_probs=head.multiclass("category", request)[0] if "category" in outputs else {},
+            attack_probs=head.multiclass("attack", request)[0] if "attack" in outputs else {})
+
+    def _zero_shot_safety(self, prompt: str, response: str | None) -> SafetyVerdict:
+        handle = self._tuned["safety"]
+        book = self.book
+        chats = [book.safety_question("ask_harmful", prompt), book.safety_question("ask_jailbreak", prompt)]
+        if response is not None:
+            chats.append(book.safety_question("ask_response", prompt, response))
+        yes = [p["Yes"] for p in handle.score_options(chats, YES_NO)]
+        categories = [c for c in self.constitution.categories if c != "helpfulness"]
+        category = handle.score_options([book.safety_question("ask_category", prompt, options=categories)],
+                                        categories)[0]
+        attacks = list(self.constitution.attack_types)
+        attack = handle.score_options([book.safety_question("ask_attack", prompt, options=attacks)], attacks)[0]
+        return SafetyVerdict(harmful_prob=yes[0], jailbreak_prob=yes[1],
+                             response_harmful_prob=yes[2] if response is not None else None,
+                             category_probs=category, attack_probs=attack)
+
+    # --- critic -----------------------------------------------------------------------------
+    def check_principles(self, prompt: str, response: str, principles: list[Principle]) -> list[PrincipleVerdict]:
+        if not principles:
+            return []
+        chats = [self.book.critic_verdict(p, prompt, response) for p in principles]
+        head = self._heads["critic"]
+        if head is None:
+            probs = [s["Yes"] for s in self._tuned["critic"].score_options(chats, YES_NO)]
+        else:
+            probs = head.binary("violation", self._features("critic", chats)).tolist()
+        return [PrincipleVerdict(principle_id=p.id, violation_prob=float(v))
+                for p, v in zip(principles, probs, strict=True)]
+
+    def write_critique(self, prompt: str, response: str, principle: Principle) -> str:
+        chat = self.book.critic_critique(principle, prompt, response)
+        return self._tuned["critic"].generate([chat], self.roles_file.roles["critic"].generation)[0].text
+
+    # --- reviser ----------------------------------------------------------------------------
+    def revise(self, prompt: str, response: str, critiques: list[tuple[Principle, str]]) -> str:
+        if not critiques:
+            return response
+        chat = self.book.revise(prompt, response, critiques)
+        return self._tuned["reviser"].generate([chat], self.roles_file.roles["reviser"].generation)[0].text
+
+    # --- judge ------------------------------------------------------------------------------
+    def compare(self, prompt: str, a: str, b: str, principles: list[Principle]) -> list[JudgeVerdict]:
+        """P(b better) per principle, from both presentation orders averaged (position bias cancels).
+
+        `prob_b_better_ba` is the swapped presentation (b shown first) mapped back to "b better".
+        """
+        if not principles:
+            return []
+        head = self._heads["judge"]
+        if head is None:
+            ab_chats = [self.book.judge_pairwise(p, prompt, a, b) for p in principles]
+            ba_chats = [self.book.judge_pairwise(p, prompt, b, a) for p in principles]
+            scores = self._tuned["judge"].score_options(ab_chats + ba_chats, ("A", "B"))
+            ab = [s["B"] for s in scores[:len(principles)]]
+            ba = [s["A"] for s in scores[len(principles):]]  # b was shown as A
+        else:
+            chats = [self.book.judge_single(p, prompt, text) for p in principles for text in (a, b)]
+            feats = self._features("judge", chats)
+            fa, fb = feats[0::2], feats[1::2]
+            ab = head.pairwise("preference", fa, fb).tolist()          # a shown first
+            ba = (1.0 - head.pairwise("preference", fb, fa)).tolist()  # b shown first
+        return [JudgeVerdict(principle_id=p.id, prob_b_better=(x + y) / 2, prob_b_better_ab=x, prob_b_better_ba=y)
+                for p, x, y in zip(principles, ab, ba, strict=True)]

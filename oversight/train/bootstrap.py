@@ -1,0 +1,129 @@
+"""First-run bootstrap: train every role the roles file wants `trained` but the registry lacks.
+
+A small embedded model cannot judge zero-shot, so the first `graph` run teaches
+it from the constitution's material (a few minutes on CPU), registers the
+results, and every later run finds them in the registry and starts at once.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from oversight.constitution import Constitution
+from oversight.roles import TRAINED, RoleName, RolesFile
+from oversight.runtime.versions import RoleVersion, VersionManifest
+from oversight.settings import Settings
+
+# Cheapest first; the reviser's adapter also serves the critic's critiques.
+TRAIN_ORDER: tuple[str, ...] = ("safety", "judge", "critic", "reviser")
+
+
+def wants_training(roles_file: RolesFile, role: str) -> bool:
+    cfg = roles_file.roles[role]  # type: ignore[index]
+    return cfg.adapter == TRAINED or cfg.head == TRAINED
+
+
+def resolve_versions(store: Any, roles_file: RolesFile) -> dict[RoleName, RoleVersion]:
+    """Map each role's `trained` / path / null declarations to concrete files."""
+    from oversight.store import active_version
+
+    out: dict[RoleName, RoleVersion] = {}
+    for role, cfg in roles_file.roles.items():
+        adapter = Path(cfg.adapter) if cfg.adapter and cfg.adapter != TRAINED else None
+        head = Path(cfg.head) if cfg.head and cfg.head != TRAINED else None
+        version_id = None
+        if wants_training(roles_file, role):
+            record = active_version(store, role)
+            if record is not None:
+                version_id = record.id
+                manifest = VersionManifest.read(Path(record.path))
+                if cfg.head == TRAINED:
+                    head = manifest.head_path(Path(record.path))
+                if cfg.adapter == TRAINED:
+                    adapter = manifest.adapter_path(Path(record.path))
+                    if adapter is None and manifest.adapter_from:
+                        adapter = _active_adapter(store, manifest.adapter_from)
+        out[role] = RoleVersion(adapter=adapter, head=head, version_id=version_id)
+    return out
+
+
+def _active_adapter(store: Any, role: str) -> Path | None:
+    from oversight.store import active_version
+
+    record = active_version(store, role)
+    if record is None:
+        return None
+    return VersionManifest.read(Path(record.path)).adapter_path(Path(record.path))
+
+
+def missing_roles(store: Any, roles_file: RolesFile) -> list[str]:
+    """Trainable roles that want `trained` and have no active version, in training order."""
+    from oversight.store import active_version
+
+    return [r for r in TRAIN_ORDER if wants_training(roles_file, r) and active_version(store, r) is None]
+
+
+def ensure_trained(settings: Settings, store: Any, roles_file: RolesFile, constitution: Constitution,
+                   progress: bool = True, log: Callable[[str], None] = lambda _m: None, *,
+                   runtime: Any = None, overrides: dict[str, list[str]] | None = None
+                   ) -> dict[RoleName, RoleVersion]:
+    """Train missing roles once (under a file lock, so parallel runs train once), then resolve all."""
+    todo = missing_roles(store, roles_file)
+    if todo:
+        settings.ensure_home()
+        with open(settings.home / ".bootstrap.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            todo = missing_roles(store, roles_file)  # another process may have finished meanwhile
+            if todo:
+                _train_all(settings, store, roles_file, constitution, todo, progress, log, runtime, overrides or {})
+    base = roles_file.roles["base"]
+    if base.adapter == TRAINED:
+        from oversight.store import active_version
+
+        if active_version(store, "base") is None:
+            log("base: no trained version yet (it learns from reviewed trajectories via `retrain`); "
+                "using the bare model")
+    return resolve_versions(store, roles_file)
+
+
+def _train_all(settings: Settings, store: Any, roles_file: RolesFile, constitution: Constitution, todo: list[str],
+               progress: bool, log: Callable[[str], None], runtime: Any, overrides: dict[str, list[str]]) -> None:
+    from tqdm.auto import tqdm
+
+    from oversight.train.jobs import train_role
+
+    log(f"First run: teaching the oversight roles ({', '.join(todo)}) from the constitution's written "
+        f"demonstrations, because a small model cannot judge zero-shot. This happens once (a few minutes "
+        f"on CPU); later runs reuse the results from {settings.adapters_dir}.")
+    own_runtime = runtime is None
+    if own_runtime:
+        from oversight.runtime import Runtime
+
+        runtime = Runtime(settings.models_dir)
+    start = time.perf_counter()
+    try:
+        with tqdm(total=len(todo), desc="training roles", unit="role", disable=not progress) as bar:
+            for role in todo:
+                bar.set_postfix_str(role)
+                outcome = train_role(settings, store, roles_file, constitution, role, overrides.get(role),
+                                     runtime=runtime, progress=progress, log=log)
+                log(f"{role}: {summary(outcome.metrics)}")
+                bar.update(1)
+    finally:
+        if own_runtime:
+            runtime.close()
+    log(f"Oversight roles trained in {time.perf_counter() - start:.0f} s.")
+
+
+def summary(metrics: dict[str, Any]) -> str:
+    """One line of the figures that say whether a role can be trusted."""
+    parts = []
+    for key in ("auroc", "accuracy", "ece", "heldout_loss", "rewrite_rate", "refusal_rate_harmful"):
+        value = metrics.get(key)
+        if isinstance(value, (int, float)):
+            parts.append(f"{key} {value:.3f}")
+    return ", ".join(parts) or "no held-out metrics"

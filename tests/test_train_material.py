@@ -1,0 +1,157 @@
+"""Training material, metrics, heads, recipes and prompt formatting (no model needed)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from oversight.constitution import load_constitution
+from oversight.errors import ConfigError, OversightError
+from oversight.eval.metrics import accuracy, auroc, binary_report, expected_calibration_error
+from oversight.roles import load_roles
+from oversight.runtime.heads import Head, HeadOutput, HeadSpec
+from oversight.runtime.prompts import PromptBook
+from oversight.settings import PROJECT_DIR
+from oversight.train.material import load_material
+from oversight.train.recipes import load_recipe
+
+
+def test_metrics_match_hand_computed_values() -> None:
+    y = np.array([0, 0, 1, 1])
+    assert auroc(y, [0.1, 0.4, 0.35, 0.8]) == pytest.approx(0.75)
+    assert auroc(y, [0.5, 0.5, 0.5, 0.5]) == pytest.approx(0.5)
+    assert accuracy(y, [0.1, 0.6, 0.7, 0.9]) == pytest.approx(0.75)
+    # all predictions 0.75 in one bin, half positive: gap 0.25
+    assert expected_calibration_error(y, [0.75] * 4) == pytest.approx(0.25)
+    assert expected_calibration_error([0, 1], [0.0, 1.0]) == pytest.approx(0.0)
+    assert np.isnan(auroc([1, 1], [0.2, 0.3]))
+    assert binary_report(y, [0.1, 0.4, 0.35, 0.8])["positives"] == 2
+
+
+def test_shipped_material_loads_with_both_splits() -> None:
+    default = load_constitution("default", PROJECT_DIR)
+    strict = load_constitution("strict", PROJECT_DIR)
+    assert len(strict.material) == 2 and strict.material[0] == default.material[0]
+    for kind in ("safety", "critique_revision", "judge"):
+        material = load_material(default, kind)
+        material.require_splits("train", "heldout")
+        assert len(material.split("heldout")) >= 20
+        assert not {i.id for i in material.split("train")} & {i.id for i in material.split("heldout")}
+    strict_demos = load_material(strict, "critique_revision")
+    assert any(d.principle == "professional-advice" for d in strict_demos.items)
+    assert len(strict_demos.items) > len(load_material(default, "critique_revision").items)
+
+
+def _constitution_with(tmp_path: Path, files: dict[str, list[dict]]) -> object:
+    folder = tmp_path / "material" / "mine"
+    folder.mkdir(parents=True)
+    for name, rows in files.items():
+        (folder / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "constitutions").mkdir()
+    shutil.copy(PROJECT_DIR / "constitutions" / "default.yaml", tmp_path / "constitutions" / "default.yaml")
+    text = (tmp_path / "constitutions" / "default.yaml").read_text().replace(
+        "material: material/default", "material: ../material/mine")
+    (tmp_path / "constitutions" / "mine.yaml").write_text(text.replace("name: default", "name: mine"))
+    return load_constitution("mine", tmp_path)
+
+
+SAFE = {"id": "s1", "split": "train", "prompt": "hi", "response": None, "harmful": False, "category": None,
+        "jailbreak": False, "attack": None}
+
+
+def test_missing_material_is_a_clear_error(tmp_path: Path) -> None:
+    constitution = _constitution_with(tmp_path, {})
+    with pytest.raises(OversightError, match=r"training material missing: no .*safety\.jsonl"):
+        load_material(constitution, "safety")
+
+
+def test_empty_split_is_a_clear_error(tmp_path: Path) -> None:
+    constitution = _constitution_with(tmp_path, {"safety": [SAFE]})
+    with pytest.raises(OversightError, match=r"the 'heldout' split is empty"):
+        load_material(constitution, "safety").require_splits("train", "heldout")
+
+
+def test_label_outside_the_constitution_names_file_and_line(tmp_path: Path) -> None:
+    bad = {**SAFE, "id": "s2", "harmful": True, "category": "weapons"}
+    constitution = _constitution_with(tmp_path, {"safety": [SAFE, bad]})
+    with pytest.raises(ConfigError, match=r"safety\.jsonl: line 2: category: not one of the constitution's "
+                                          r"categories .*received 'weapons'"):
+        load_material(constitution, "safety")
+
+
+def test_unknown_principle_and_malformed_lines_are_reported(tmp_path: Path) -> None:
+    demo = {"id": "c1", "split": "train", "principle": "be-nice", "prompt": "p", "response": "r",
+            "violates": False, "critique": "fine", "revision": None}
+    constitution = _constitution_with(tmp_path, {"critique_revision": [demo]})
+    with pytest.raises(ConfigError, match=r"line 1: principle: not a principle of constitution 'mine'"):
+        load_material(constitution, "critique_revision")
+    path = constitution.material[0] / "critique_revision.jsonl"
+    path.write_text('{"id": "c1", "split": "train"\n')
+    with pytest.raises(ConfigError, match=r"critique_revision\.jsonl: line 1: malformed JSON"):
+        load_material(constitution, "critique_revision")
+    path.write_text(json.dumps({**demo, "principle": "privacy", "violates": True}) + "\n")
+    with pytest.raises(ConfigError, match=r"line 1: item: a violating item needs a revision"):
+        load_material(constitution, "critique_revision")
+
+
+def _toy_head(tmp_path: Path) -> Head:
+    rng = np.random.default_rng(0)
+    spec = HeadSpec(role="judge", base_model="m", layers=(-8,), pooling="last", feature_dtype="bfloat16",
+                    outputs={"p": HeadOutput(kind="pairwise", template="single", platt_a=1.5),
+                             "b": HeadOutput(kind="binary", template="single", platt_a=2.0, platt_c=-0.5),
+                             "m": HeadOutput(kind="multiclass", template="single", labels=("x", "y", "z"),
+                                             temperature=2.0)})
+    arrays = {"mean": rng.normal(size=6), "scale": np.ones(6), "p.weight": rng.normal(size=6),
+              "p.bias": np.zeros(1), "b.weight": rng.normal(size=6), "b.bias": np.array([0.3]),
+              "m.weight": rng.normal(size=(3, 6)), "m.bias": np.zeros(3)}
+    return Head(spec, arrays)
+
+
+def test_head_round_trips_without_pickle_and_pairwise_is_order_symmetric(tmp_path: Path) -> None:
+    head = _toy_head(tmp_path)
+    path = head.save(tmp_path / "h" / "head.json")
+    assert (tmp_path / "h" / "head.safetensors").is_file()
+    loaded = Head.load(path)
+    x = np.random.default_rng(1).normal(size=(4, 6))
+    y = np.random.default_rng(2).normal(size=(4, 6))
+    np.testing.assert_allclose(loaded.binary("b", x), head.binary("b", x), rtol=1e-6)
+    np.testing.assert_allclose(loaded.pairwise("p", x, y), 1 - loaded.pairwise("p", y, x), rtol=1e-6)
+    probs = loaded.multiclass("m", x)
+    assert all(abs(sum(p.values()) - 1) < 1e-6 and set(p) == {"x", "y", "z"} for p in probs)
+    with pytest.raises(OversightError, match="expects 6 features"):
+        loaded.binary("b", np.zeros((1, 5)))
+    (tmp_path / "h" / "head.json").write_text("{}")
+    with pytest.raises(OversightError, match="not a valid head file"):
+        Head.load(path)
+
+
+def test_recipes_validate_and_accept_overrides() -> None:
+    recipe = load_recipe("reviser", PROJECT_DIR, ["steps=2", "batch_size=2"])
+    assert recipe.kind == "sft" and recipe.steps == 2 and recipe.batch_size == 2
+    assert load_recipe("critic", PROJECT_DIR).share_adapter_with == "reviser"
+    with pytest.raises(ConfigError, match=r"recipes/safety\.yaml: folds: .*received 1"):
+        load_recipe("safety", PROJECT_DIR, ["folds=1"])
+    with pytest.raises(ConfigError, match="unknown key"):
+        load_recipe("judge", PROJECT_DIR, ["stepz=3"])
+    with pytest.raises(OversightError, match="no trainer for role 'base'"):
+        load_recipe("base", PROJECT_DIR)
+
+
+def test_prompts_are_shared_by_training_and_inference() -> None:
+    roles_file = load_roles("default", PROJECT_DIR)
+    constitution = load_constitution("default", PROJECT_DIR)
+    book = PromptBook(roles_file)
+    harm, privacy = constitution.principle("harmful-instructions"), constitution.principle("privacy")
+    one = book.revise("p", "draft", [(harm, "gives weapon steps")])[-1]["content"]
+    assert "Critique: gives weapon steps" in one and harm.revision_request in one
+    two = book.revise("p", "draft", [(harm, "c1"), (privacy, "c2")])[-1]["content"]
+    assert "- (harmful-instructions) c1\n- (privacy) c2" in two and privacy.revision_request in two
+    verdict = book.critic_verdict(harm, "req", "resp")[-1]["content"]
+    assert verdict.endswith("Answer Yes or No.") and harm.text in verdict
+    bad = load_roles("default", PROJECT_DIR, ["roles.judge.prompts.single=Rate {nonsense}"])
+    with pytest.raises(ConfigError, match=r"roles\.judge\.prompts\.single: unknown placeholder \{nonsense\}"):
+        PromptBook(bad).judge_single(harm, "p", "r")
