@@ -75,18 +75,7 @@ def main() -> int:
 
 
 def _roles(base: Any, settings: Any, roles_file: Any, constitution: Any) -> tuple[Any, dict[str, Any], Any]:
-    """The trained roles (trained once if missing), or zero-shot roles before the trainer exists."""
-    try:
-        import oversight.runtime.roleset  # type: ignore[import-not-found]  # noqa: F401
-    except ImportError:
-        from oversight.runtime import Runtime
-
-        sys.path.insert(0, str(PROJECT))
-        from tests.zero_shot_roles import ZeroShotRoles
-
-        print("note: oversight.runtime.roleset is not available; using zero-shot roles", file=sys.stderr)
-        runtime = Runtime(settings.models_dir)
-        return ZeroShotRoles(runtime, roles_file, constitution), {"roles": "zero-shot"}, runtime
+    """The trained roles (trained once if missing)."""
     from oversight.graph.context import build_roles
     from oversight.store import Store
 

@@ -7,29 +7,24 @@ from typing import Any
 import pytest
 
 from oversight.constitution import load_constitution
-from oversight.graph.context import GraphContext
+from oversight.graph.context import GraphContext, versions_json
 from oversight.graph.inputs import Prompt
 from oversight.graph.runner import open_checkpointer, run_prompts
 from oversight.graph.spec import compile_spec, load_spec
 from oversight.roles import load_roles
+from oversight.runtime.roleset import RoleSet
 from oversight.settings import Settings
 from oversight.store import Store, get_trajectory
 
 
 def real_roles(request: pytest.FixtureRequest, runtime: Any, settings: Settings) -> tuple[Any, dict[str, Any]]:
-    """The trained RoleSet when the trainer is available, else zero-shot roles on the same model."""
+    """The trained RoleSet (bootstrapped once per session) on the shared runtime."""
     constitution = load_constitution("default", settings.project_dir)
     roles_file = load_roles("default", settings.project_dir,
                             ["roles.base.generation.max_new_tokens=32", "roles.reviser.generation.max_new_tokens=32",
                              "roles.critic.generation.max_new_tokens=24"])
-    try:
-        from oversight.runtime.roleset import RoleSet  # type: ignore[import-not-found]
-    except ImportError:
-        from tests.zero_shot_roles import ZeroShotRoles
-
-        return ZeroShotRoles(runtime, roles_file, constitution), {"roles": "zero-shot"}
     versions = request.getfixturevalue("trained_versions")
-    return RoleSet(runtime, roles_file, constitution, versions), dict(versions)
+    return RoleSet(runtime, roles_file, constitution, versions), versions_json(versions)
 
 
 @pytest.mark.model

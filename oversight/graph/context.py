@@ -52,10 +52,15 @@ def build_roles(settings: Settings, store: Store, roles_file: RolesFile, constit
     Returns (roles, versions, runtime); the caller closes the runtime.
     """
     from oversight.runtime import Runtime
-    from oversight.runtime.roleset import RoleSet  # type: ignore[import-not-found]
-    from oversight.train.bootstrap import ensure_trained  # type: ignore[import-not-found]
+    from oversight.runtime.roleset import RoleSet
+    from oversight.train.bootstrap import ensure_trained
 
+    runtime = Runtime(settings.models_dir)  # one runtime: bootstrap features and the graph share the model
     versions = ensure_trained(settings, store, roles_file, constitution, progress=progress,
-                              log=log or (lambda _msg: None))
-    runtime = Runtime(settings.models_dir)
-    return RoleSet(runtime, roles_file, constitution, versions), dict(versions or {}), runtime
+                              log=log or (lambda _msg: None), runtime=runtime)
+    return RoleSet(runtime, roles_file, constitution, versions), versions_json(versions), runtime
+
+
+def versions_json(versions: dict[str, Any]) -> dict[str, Any]:
+    """Role versions as plain JSON, as stored with runs and trajectories."""
+    return {role: v.model_dump(mode="json") if hasattr(v, "model_dump") else v for role, v in versions.items()}

@@ -114,7 +114,7 @@ def score_options(loaded: LoadedModel, adapter: str | None, chats: Sequence[Chat
     with torch.inference_mode(), using_adapter(loaded, adapter) as model:
         if len(set(firsts)) == len(firsts):
             batch, _ = encode(loaded, texts, limit=limit)
-            logits = model(**batch).logits[:, -1, :].float()
+            logits = model(**batch, logits_to_keep=1).logits[:, -1, :].float()
             logp = torch.log_softmax(logits, dim=-1)[:, firsts]
         else:
             logp = _sequence_logprobs(loaded, model, texts, option_ids, limit)
@@ -146,7 +146,10 @@ def features(loaded: LoadedModel, adapter: str | None, chats: Sequence[Chat], la
 
     batch, _ = encode(loaded, render(loaded, chats), limit=limit)
     with torch.inference_mode(), using_adapter(loaded, adapter) as model:
-        hidden = model(**batch, output_hidden_states=True).hidden_states
+        # the transformer body only: the vocabulary projection is not needed for features
+        inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+        body = getattr(inner, inner.base_model_prefix, inner)
+        hidden = body(**batch, output_hidden_states=True).hidden_states
     mask = batch["attention_mask"].unsqueeze(-1).float()
     parts = []
     for layer in layers:

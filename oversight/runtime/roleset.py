@@ -10,6 +10,7 @@ goes through a ModelHandle, so concurrent graph threads share batches.
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 import numpy as np
@@ -37,6 +38,8 @@ class RoleSet:
         self.constitution = constitution
         self.versions = {r: (versions or {}).get(r) or RoleVersion() for r in roles_file.roles}
         self.book = PromptBook(roles_file)
+        self.generated_tokens = 0  # across all generating roles; the graph summary reports tokens/s
+        self._count_lock = threading.Lock()
         self._bare: dict[str, ModelHandle] = {}
         self._tuned: dict[str, ModelHandle] = {}
         self._heads: dict[str, Head | None] = {}
@@ -56,6 +59,13 @@ class RoleSet:
             log.warning("%s head was trained on %s features but the model runs in %s; probabilities may "
                         "shift (retrain with `train --role %s`)", role, head.spec.feature_dtype, dtype, role)
 
+    def _generate(self, role: RoleName, chat: Any, tuned: bool = True) -> Any:
+        handle = self._tuned[role] if tuned else self._bare[role]
+        gen = handle.generate([chat], self.roles_file.roles[role].generation)[0]
+        with self._count_lock:
+            self.generated_tokens += gen.new_tokens
+        return gen
+
     def head(self, role: str) -> Head | None:
         return self._heads.get(role)
 
@@ -67,11 +77,11 @@ class RoleSet:
     # --- base -------------------------------------------------------------------------------
     def answer(self, prompt: str) -> tuple[str, list[str]]:
         params = self.roles_file.roles["base"].generation
-        gen = self._tuned["base"].generate([self.book.answer(prompt)], params)[0]
+        gen = self._generate("base", self.book.answer(prompt))
         notices = []
         if gen.truncated:
             limit = self.roles_file.model_for("base").max_context
-            notices.append(f"prompt truncated: longer than the model's context, so only its last {limit} "
+            notices.append(f"prompt truncated: longer than the model context, so only its last {limit} "
                            "tokens were read")
         if gen.new_tokens >= params.max_new_tokens:
             notices.append(f"answer cut at the {params.max_new_tokens}-token limit")
@@ -127,14 +137,14 @@ class RoleSet:
 
     def write_critique(self, prompt: str, response: str, principle: Principle) -> str:
         chat = self.book.critic_critique(principle, prompt, response)
-        return self._tuned["critic"].generate([chat], self.roles_file.roles["critic"].generation)[0].text
+        return self._generate("critic", chat).text
 
     # --- reviser ----------------------------------------------------------------------------
     def revise(self, prompt: str, response: str, critiques: list[tuple[Principle, str]]) -> str:
         if not critiques:
             return response
         chat = self.book.revise(prompt, response, critiques)
-        return self._tuned["reviser"].generate([chat], self.roles_file.roles["reviser"].generation)[0].text
+        return self._generate("reviser", chat).text
 
     # --- judge ------------------------------------------------------------------------------
     def compare(self, prompt: str, a: str, b: str, principles: list[Principle]) -> list[JudgeVerdict]:
