@@ -120,14 +120,16 @@ def test_adapter_of_wrong_shape_is_a_clear_error(runtime: Runtime, embedded_fp32
 
 
 SHARED_LOAD_SCRIPT = """
-import json, resource, sys
+import json, sys
 from pathlib import Path
 from oversight.roles import load_roles
 from oversight.runtime import Runtime
 from oversight.settings import PROJECT_DIR
 roles = load_roles("default", PROJECT_DIR, ["models.smollm2.dtype=float32"])
 rt = Runtime(Path(sys.argv[1]))
-def rss(): return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+def rss():  # peak resident memory of this process (VmHWM; unlike ru_maxrss it is not inherited on fork)
+    line = next(l for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+    return int(line.split()[1]) * 1024
 start = rss()
 first = rt.handle(roles.model_for("base"))
 one = rss()
