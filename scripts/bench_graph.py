@@ -76,7 +76,7 @@ def main() -> int:
 
 def _roles(base: Any, settings: Any, roles_file: Any, constitution: Any) -> tuple[Any, dict[str, Any], Any]:
     """The trained roles (trained once if missing)."""
-    from oversight.graph.context import build_roles
+    from oversight.train.bootstrap import build_roles
     from oversight.store import Store
 
     # Trained versions live in the user's store, not in the scratch one.

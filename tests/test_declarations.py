@@ -54,6 +54,21 @@ def test_shipped_roles_load(path: Path) -> None:
     assert set(roles.roles) == set(ROLE_NAMES)
 
 
+@pytest.mark.parametrize("path", sorted((PROJECT_DIR / "graphs").glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_graph_specs_load(path: Path) -> None:
+    from oversight.graph.spec import load_spec
+
+    spec = load_spec(path, PROJECT_DIR)
+    assert spec.nodes and spec.name == path.stem
+
+
+@pytest.mark.parametrize("path", sorted((PROJECT_DIR / "roles" / "recipes").glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_training_recipes_load(path: Path) -> None:
+    from oversight.train.recipes import load_recipe
+
+    assert load_recipe(path.stem, PROJECT_DIR).role == path.stem
+
+
 def test_role_override_from_command_line() -> None:
     roles = load_roles("default", PROJECT_DIR, ["roles.base.generation.max_new_tokens=12", "roles.judge.head=null"])
     assert roles.roles["base"].generation.max_new_tokens == 12

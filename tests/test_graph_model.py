@@ -7,12 +7,13 @@ from typing import Any
 import pytest
 
 from oversight.constitution import load_constitution
-from oversight.graph.context import GraphContext, versions_json
+from oversight.graph.context import GraphContext
 from oversight.graph.inputs import Prompt
 from oversight.graph.runner import open_checkpointer, run_prompts
 from oversight.graph.spec import compile_spec, load_spec
 from oversight.roles import load_roles
 from oversight.runtime.roleset import RoleSet
+from oversight.runtime.versions import versions_json
 from oversight.settings import Settings
 from oversight.store import Store, get_trajectory
 

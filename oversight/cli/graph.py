@@ -41,7 +41,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     from oversight.constitution import load_constitution
     from oversight.errors import OversightError
-    from oversight.graph.context import GraphContext, build_roles
+    from oversight.graph.context import GraphContext
+    from oversight.train.bootstrap import build_roles
     from oversight.graph.inputs import read_prompts, single_prompt
     from oversight.graph.runner import open_checkpointer, run_prompts
     from oversight.graph.spec import check_against, compile_spec, load_spec

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -65,3 +66,8 @@ class VersionManifest(BaseModel):
 
     def adapter_path(self, folder: Path) -> Path | None:
         return Path(folder) / self.adapter if self.adapter else None
+
+
+def versions_json(versions: dict[str, Any]) -> dict[str, Any]:
+    """Role versions as plain JSON, as stored with runs and trajectories."""
+    return {role: v.model_dump(mode="json") if hasattr(v, "model_dump") else v for role, v in versions.items()}

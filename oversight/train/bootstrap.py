@@ -127,3 +127,20 @@ def summary(metrics: dict[str, Any]) -> str:
         if isinstance(value, (int, float)):
             parts.append(f"{key} {value:.3f}")
     return ", ".join(parts) or "no held-out metrics"
+
+
+def build_roles(settings: Settings, store: Any, roles_file: RolesFile, constitution: Constitution,
+                *, progress: bool = True, log: Callable[[str], None] | None = None,
+                ) -> tuple[Any, dict[str, Any], Any]:
+    """The real roles: train missing adapters/heads once, then load them on one runtime.
+
+    Returns (roles, versions, runtime); the caller closes the runtime.
+    """
+    from oversight.runtime import Runtime
+    from oversight.runtime.roleset import RoleSet
+    from oversight.runtime.versions import versions_json
+
+    runtime = Runtime(settings.models_dir)  # one runtime: bootstrap features and the graph share the model
+    versions = ensure_trained(settings, store, roles_file, constitution, progress=progress,
+                              log=log or (lambda _msg: None), runtime=runtime)
+    return RoleSet(runtime, roles_file, constitution, versions), versions_json(versions), runtime

@@ -21,7 +21,7 @@ def load_recipe(role: str, project_dir: Path, overrides: list[str] | None = None
     """The role's recipe, validated; `kind: head` or `kind: sft` picks the trainer."""
     if role not in TRAINABLE_ROLES:
         raise OversightError(f"no trainer for role {role!r}; trainable roles: {', '.join(TRAINABLE_ROLES)} "
-                             "(the base model is trained from trajectories by `retrain`)")
+                             "(the base model learns from stored trajectories, not from a role recipe)")
     path = recipe_path(role, project_dir)
     data = read_yaml(path)
     if overrides:

@@ -97,19 +97,14 @@ def train_adapter(recipe: SFTRecipe, settings_models_dir: Path, roles_file: Role
         f"on {len(train_rows)} demonstrations ({', '.join(recipe.tasks)}), {recipe.steps} steps")
     from datasets.utils import logging as datasets_logging
 
-    if not progress:
-        datasets_logging.disable_progress_bar()
+    datasets_logging.disable_progress_bar()  # tokenizing a few hundred rows is instant: no bars
     try:
         trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(train_rows),
                              eval_dataset=Dataset.from_list(eval_rows), processing_class=tokenizer,
                              peft_config=lora)
     finally:
-        if not progress:
-            datasets_logging.enable_progress_bar()
-    if not progress:
-        from transformers import PrinterCallback
-
-        trainer.remove_callback(PrinterCallback)  # it prints every log dict when tqdm is off
+        datasets_logging.enable_progress_bar()
+    _quiet_logs(trainer, progress)
     before = trainer.evaluate()["eval_loss"]
     history = trainer.train()
     after = trainer.evaluate()["eval_loss"]
@@ -126,6 +121,20 @@ def train_adapter(recipe: SFTRecipe, settings_models_dir: Path, roles_file: Role
         metrics.update(rewrite_metrics(samples))
     del trainer, model
     return SFTResult(adapter_dir, metrics, samples)
+
+
+def _quiet_logs(trainer: Any, progress: bool) -> None:
+    """Keep the step progress bar (when wanted) but stop the trainer printing raw log dicts."""
+    from transformers import PrinterCallback, ProgressCallback
+
+    class StepBar(ProgressCallback):
+        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
+            return None
+
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+    if progress:
+        trainer.add_callback(StepBar())
 
 
 def heldout_revision_cases(constitution: Constitution, count: int) -> list[CritiqueDemo]:

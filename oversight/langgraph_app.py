@@ -29,7 +29,7 @@ class _LazyContext:
         with self._lock:
             if self._context is None:
                 from oversight.constitution import load_constitution
-                from oversight.graph.context import build_roles
+                from oversight.train.bootstrap import build_roles
                 from oversight.graph.runner import start_run
                 from oversight.roles import load_roles
                 from oversight.store import Store
