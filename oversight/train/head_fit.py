@@ -7,6 +7,8 @@ final evaluation: its metrics are honest.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,19 +69,9 @@ def fit_binary(x: np.ndarray, y: np.ndarray, c_grid: tuple[float, ...], folds: i
     """L2 logistic regression; C by out-of-fold log loss; Platt scaling on out-of-fold scores."""
     _check_classes(y, what)
     k = max(2, min(folds, int(np.bincount(y.astype(int)).min())))
-    parts = _folds(len(y), k, seed, y)
-    best: tuple[float, float, np.ndarray] | None = None
-    for c in c_grid:
-        oof = np.zeros(len(y))
-        for test in parts:
-            train = np.setdiff1d(np.arange(len(y)), test)
-            model = _logreg(c, max_iter).fit(x[train], y[train])
-            oof[test] = model.decision_function(x[test])
-        loss = _log_loss(y, _sigmoid(oof))
-        if best is None or loss < best[0]:
-            best = (loss, c, oof)
-    assert best is not None
-    _, c, oof = best
+    c, oof = _choose_c(
+        c_grid, _folds(len(y), k, seed, y), np.zeros(len(y)), lambda scores: _log_loss(y, _sigmoid(scores)),
+        lambda c, train, test: _logreg(c, max_iter).fit(x[train], y[train]).decision_function(x[test]))
     model = _logreg(c, max_iter).fit(x, y)
     fit = LinearFit(model.coef_[0].astype(np.float32), model.intercept_.astype(np.float32), c)
     if calibrate:
@@ -96,18 +88,9 @@ def fit_multiclass(x: np.ndarray, labels: list[str], classes: tuple[str, ...], c
     if len(present) < 2:
         raise OversightError(f"{what}: training split has fewer than two classes")
     k = max(2, min(folds, int(np.bincount(y)[present].min())))
-    parts = _folds(len(y), k, seed, y)
-    best: tuple[float, float, np.ndarray] | None = None
-    for c in c_grid:
-        oof = np.zeros((len(y), len(classes)))
-        for test in parts:
-            train = np.setdiff1d(np.arange(len(y)), test)
-            oof[test] = _full_scores(_logreg(c, max_iter).fit(x[train], y[train]), x[test], len(classes))
-        loss = _nll(oof, y)
-        if best is None or loss < best[0]:
-            best = (loss, c, oof)
-    assert best is not None
-    _, c, oof = best
+    c, oof = _choose_c(
+        c_grid, _folds(len(y), k, seed, y), np.zeros((len(y), len(classes))), lambda scores: _nll(scores, y),
+        lambda c, train, test: _full_scores(_logreg(c, max_iter).fit(x[train], y[train]), x[test], len(classes)))
     model = _logreg(c, max_iter).fit(x, y)
     weight = np.full((len(classes), x.shape[1]), 0.0, dtype=np.float32)
     bias = np.full(len(classes), -30.0, dtype=np.float32)  # classes never seen in training: ~0 probability
@@ -128,19 +111,10 @@ def fit_pairwise(first: np.ndarray, second: np.ndarray, y: np.ndarray, c_grid: t
     _check_classes(y, what)
     diff = second - first
     k = max(2, min(folds, len(y) // 2))
-    parts = _folds(len(y), k, seed, y)
-    best: tuple[float, float, np.ndarray] | None = None
-    for c in c_grid:
-        oof = np.zeros(len(y))
-        for test in parts:
-            train = np.setdiff1d(np.arange(len(y)), test)
-            xs, ys = _flipped(diff[train], y[train])
-            oof[test] = _logreg(c, max_iter, intercept=False).fit(xs, ys).decision_function(diff[test])
-        loss = _log_loss(y, _sigmoid(oof))
-        if best is None or loss < best[0]:
-            best = (loss, c, oof)
-    assert best is not None
-    _, c, oof = best
+    c, oof = _choose_c(
+        c_grid, _folds(len(y), k, seed, y), np.zeros(len(y)), lambda scores: _log_loss(y, _sigmoid(scores)),
+        lambda c, train, test: _logreg(c, max_iter, intercept=False).fit(
+            *_flipped(diff[train], y[train])).decision_function(diff[test]))
     xs, ys = _flipped(diff, y)
     model = _logreg(c, max_iter, intercept=False).fit(xs, ys)
     fit = LinearFit(model.coef_[0].astype(np.float32), np.zeros(1, dtype=np.float32), c)
@@ -148,6 +122,24 @@ def fit_pairwise(first: np.ndarray, second: np.ndarray, y: np.ndarray, c_grid: t
         xo, yo = _flipped(oof.reshape(-1, 1), y)
         fit.platt_a = float(_logreg(1e6, 1000, intercept=False).fit(xo, yo).coef_[0, 0])
     return fit
+
+
+def _choose_c(c_grid: tuple[float, ...], parts: list[np.ndarray], blank: np.ndarray,
+              loss: Callable[[np.ndarray], float],
+              fold_scores: Callable[[float, np.ndarray, np.ndarray], np.ndarray]) -> tuple[float, np.ndarray]:
+    """The regularisation strength with the best out-of-fold loss, and its out-of-fold scores
+    (which the calibration is then fitted on, so it never sees in-sample scores)."""
+    best: tuple[float, float, np.ndarray] | None = None
+    n = len(blank)
+    for c in c_grid:
+        oof = blank.copy()
+        for test in parts:
+            oof[test] = fold_scores(c, np.setdiff1d(np.arange(n), test), test)
+        value = loss(oof)
+        if best is None or value < best[0]:
+            best = (value, c, oof)
+    assert best is not None
+    return best[1], best[2]
 
 
 def _flipped(diff: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
