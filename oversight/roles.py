@@ -74,6 +74,8 @@ class FeatureConfig(BaseModel):
 
     layers: tuple[int, ...] = Field(default=(-8,), description="hidden layers (negative counts from the top)")
     pooling: Literal["last", "mean"] = "last"
+    encoder: Literal["all-minilm-l6-v2"] | None = Field(
+        default=None, description="a sentence encoder whose embedding is appended to the hidden states")
 
 
 class RoleConfig(BaseModel):

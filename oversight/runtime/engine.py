@@ -35,6 +35,7 @@ class Runtime:
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
         self._models: dict[tuple[str, str, str], tuple[LoadedModel, DynamicBatcher]] = {}
+        self._encoders: dict[str, Any] = {}
         self._lock = threading.Lock()
 
     def loaded(self, config: ModelConfig) -> tuple[LoadedModel, DynamicBatcher]:
@@ -56,6 +57,27 @@ class Runtime:
                                          name=f"batcher:{config.source}")
                 self._models[key] = (loaded, batcher)
             return self._models[key]
+
+    def encoder(self, name: str) -> Any:
+        """A sentence encoder (see runtime/encoder.py), loaded once per process."""
+        with self._lock:
+            if name not in self._encoders:
+                from oversight.runtime.encoder import SentenceEncoder
+
+                self._encoders[name] = SentenceEncoder(name)
+            return self._encoders[name]
+
+    def head_features(self, handle: ModelHandle, chats: Sequence[Chat], layers: Sequence[int], pooling: str,
+                      encoder: str | None = None) -> Any:
+        """What a classifier head reads: hidden states, plus the sentence embedding when it uses one."""
+        import numpy as np
+
+        hidden = handle.features(chats, layers, pooling)
+        if encoder is None:
+            return hidden
+        from oversight.runtime.encoder import chat_text
+
+        return np.concatenate([hidden, self.encoder(encoder).embed([chat_text(c) for c in chats])], axis=1)
 
     def handle(self, config: ModelConfig, adapter: str | Path | None = None) -> ModelHandle:
         loaded, batcher = self.loaded(config)

@@ -49,6 +49,7 @@ class HeadSpec(BaseModel):
     base_model: str = Field(description="hub id of the model whose hidden states are read")
     layers: tuple[int, ...]
     pooling: Literal["last", "mean"]
+    encoder: str | None = Field(default=None, description="sentence encoder appended to the hidden states")
     feature_dtype: str = Field(description="dtype the model ran in when features were taken")
     outputs: dict[str, HeadOutput]
     calibration: str = Field(default="", description="how probabilities were calibrated, in words")

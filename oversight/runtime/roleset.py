@@ -72,7 +72,8 @@ class RoleSet:
     def _features(self, role: str, chats: list[Any]) -> np.ndarray:
         head = self._heads[role]
         assert head is not None
-        return self._bare[role].features(chats, head.spec.layers, head.spec.pooling)
+        return self.runtime.head_features(self._bare[role], chats, head.spec.layers, head.spec.pooling,
+                                          head.spec.encoder)
 
     # --- base -------------------------------------------------------------------------------
     def answer(self, prompt: str) -> tuple[str, list[str]]:

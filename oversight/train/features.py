@@ -11,8 +11,8 @@ import numpy as np
 from oversight.runtime.ops import Chat
 
 
-def extract_features(handle: Any, chats: Sequence[Chat], layers: Sequence[int], pooling: str,
-                     *, batch_size: int = 16, progress: Any = None) -> np.ndarray:
+def extract_features(runtime: Any, handle: Any, chats: Sequence[Chat], layers: Sequence[int], pooling: str,
+                     *, encoder: str | None = None, batch_size: int = 16, progress: Any = None) -> np.ndarray:
     """Features of every chat, computed in batches of similar length (less padding), in input order.
 
     `progress` is an optional tqdm-like bar; it is advanced by the number of chats done.
@@ -31,7 +31,7 @@ def extract_features(handle: Any, chats: Sequence[Chat], layers: Sequence[int], 
     rows: dict[int, np.ndarray] = {}
     for start in range(0, len(order), batch_size):
         chunk = order[start:start + batch_size]
-        block = handle.features([firsts[i] for i in chunk], layers, pooling)
+        block = runtime.head_features(handle, [firsts[i] for i in chunk], layers, pooling, encoder)
         for i, row in zip(chunk, block, strict=True):
             rows[i] = np.asarray(row, dtype=np.float32)
         if progress is not None:

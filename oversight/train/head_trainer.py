@@ -69,8 +69,8 @@ def train_head(recipe: HeadRecipe, runtime: Any, roles_file: RolesFile, constitu
     log(f"{role}: reading hidden states of {len(chats)} chats (layers {list(features_cfg.layers)}, "
         f"{features_cfg.pooling} token)")
     with tqdm(total=len(chats), desc=f"{role} features", unit="chat", disable=not progress, leave=False) as bar:
-        matrix = extract_features(handle, chats, features_cfg.layers, features_cfg.pooling,
-                                  batch_size=recipe.batch_size, progress=bar)
+        matrix = extract_features(runtime, handle, chats, features_cfg.layers, features_cfg.pooling,
+                                  encoder=features_cfg.encoder, batch_size=recipe.batch_size, progress=bar)
     lookup = {id(c): i for i, c in enumerate(chats)}
     scaler = Standardiser.fit(matrix[[lookup[id(c)] for c in _train_chats(tasks)]])
     z = scaler(matrix)
@@ -102,7 +102,7 @@ def train_head(recipe: HeadRecipe, runtime: Any, roles_file: RolesFile, constitu
     loaded, _ = runtime.loaded(model_cfg)
     dtype = str(pick_dtype(model_cfg.dtype, pick_device(model_cfg.device))).removeprefix("torch.")
     spec = HeadSpec(role=role, base_model=model_cfg.hub_id, layers=features_cfg.layers,
-                    pooling=features_cfg.pooling, feature_dtype=dtype, outputs=outputs,
+                    pooling=features_cfg.pooling, encoder=features_cfg.encoder, feature_dtype=dtype, outputs=outputs,
                     calibration=("Platt scaling (temperature for multiclass) fitted on out-of-fold scores of the "
                                  f"train split ({recipe.folds}-fold cross-fitting); held-out split untouched"
                                  if common["calibrate"] else "none"))

