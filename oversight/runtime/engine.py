@@ -96,9 +96,9 @@ class Runtime:
 def _execute(loaded: LoadedModel, group: Hashable, items: list[Any]) -> list[Any]:
     op, adapter, settings, limit = group  # type: ignore[misc]
     if op == "generate" and loaded.vllm is not None:
-        return loaded.vllm.generate(items, settings, loaded.adapter_folder(adapter), limit)
+        return loaded.vllm.generate(items, settings, [loaded.adapter_folder(r.adapter) for r in items], limit)
     if op == "generate":
-        return ops.generate(loaded, adapter, items, settings, limit)
+        return ops.generate_mixed(loaded, items, settings, limit)
     if op == "score":
         return ops.score_options(loaded, adapter, items, settings, limit)
     if op == "features":
@@ -117,7 +117,10 @@ class ModelHandle:
     max_context: int | None = None  # prompt tokens kept; longer prompts keep their end
 
     def generate(self, chats: Sequence[Chat], params: GenerationConfig = GenerationConfig()) -> list[Generation]:
-        return self.batcher.run(("generate", self.adapter, params, self.max_context), list(chats))
+        # Generations of every adapter and token limit share batches; only sampling settings split them.
+        sampling = params.model_copy(update={"max_new_tokens": 1})
+        requests = [ops.GenerateRequest(c, self.adapter, params.max_new_tokens) for c in chats]
+        return self.batcher.run(("generate", None, sampling, self.max_context), requests)
 
     def score_options(self, chats: Sequence[Chat], options: Sequence[str]) -> list[dict[str, float]]:
         return self.batcher.run(("score", self.adapter, tuple(options), self.max_context), list(chats))

@@ -70,25 +70,53 @@ def encode(loaded: LoadedModel, texts: Sequence[str], suffix_ids: Sequence[list[
     return {"input_ids": input_ids.to(loaded.device), "attention_mask": mask.to(loaded.device)}, truncated
 
 
+@dataclass(frozen=True)
+class GenerateRequest:
+    """One generation in a mixed batch: its adapter (None = bare model) and its own token limit."""
+
+    chat: Chat
+    adapter: str | None
+    max_new_tokens: int
+
+
 def generate(loaded: LoadedModel, adapter: str | None, chats: Sequence[Chat], params: GenerationConfig,
              limit: int | None = None) -> list[Generation]:
+    requests = [GenerateRequest(c, adapter, params.max_new_tokens) for c in chats]
+    return generate_mixed(loaded, requests, params, limit)
+
+
+def generate_mixed(loaded: LoadedModel, requests: Sequence[GenerateRequest], params: GenerationConfig,
+                   limit: int | None = None) -> list[Generation]:
+    """One batched `generate` for requests that may differ in adapter and token limit.
+
+    Different adapters share the batch through PEFT's per-row `adapter_names`; the batch runs to the
+    largest limit and each row is cut to its own (greedy output with a smaller limit is a prefix).
+    """
     import torch
 
-    batch, truncated = encode(loaded, render(loaded, chats), limit=limit)
-    kwargs: dict[str, Any] = {"max_new_tokens": params.max_new_tokens, "do_sample": params.do_sample}
+    batch, truncated = encode(loaded, render(loaded, [r.chat for r in requests]), limit=limit)
+    kwargs: dict[str, Any] = {"max_new_tokens": max(r.max_new_tokens for r in requests),
+                              "do_sample": params.do_sample}
     if params.do_sample:
         kwargs.update(temperature=params.temperature, top_p=params.top_p)
     else:
         kwargs.update(temperature=None, top_p=None, top_k=None)
-    with torch.inference_mode(), using_adapter(loaded, adapter) as model:
-        out = model.generate(**batch, **kwargs, pad_token_id=loaded.tokenizer.pad_token_id)
+    adapters = {r.adapter for r in requests}
+    with torch.inference_mode():
+        if len(adapters) == 1:
+            with using_adapter(loaded, requests[0].adapter) as model:
+                out = model.generate(**batch, **kwargs, pad_token_id=loaded.tokenizer.pad_token_id)
+        else:
+            names = [r.adapter or "__base__" for r in requests]
+            out = loaded.model.generate(**batch, **kwargs, adapter_names=names,
+                                        pad_token_id=loaded.tokenizer.pad_token_id)
     width = batch["input_ids"].shape[1]
     eos = loaded.model.generation_config.eos_token_id
     eos_ids = set(eos if isinstance(eos, list) else [eos]) | {loaded.tokenizer.eos_token_id}
     results = []
     for i, row in enumerate(out[:, width:].tolist()):
         new = []
-        for t in row:
+        for t in row[: requests[i].max_new_tokens]:
             if t in eos_ids:
                 break
             new.append(t)

@@ -15,7 +15,7 @@ from typing import Any
 
 from oversight.errors import OversightError
 from oversight.roles import GenerationConfig, ModelConfig
-from oversight.runtime.ops import Chat, Generation
+from oversight.runtime.ops import GenerateRequest, Generation
 
 
 class VllmGenerator:
@@ -42,21 +42,23 @@ class VllmGenerator:
         ident = self._lora_ids.setdefault(adapter_folder, len(self._lora_ids) + 1)
         return LoRARequest(Path(adapter_folder).name, ident, adapter_folder)
 
-    def generate(self, chats: Sequence[Chat], params: GenerationConfig, adapter_folder: str | None,
-                 limit: int | None = None) -> list[Generation]:
+    def generate(self, requests: Sequence[GenerateRequest], params: GenerationConfig,
+                 adapter_folders: Sequence[str | None], limit: int | None = None) -> list[Generation]:
+        """Per-request token limits and LoRA adapters, in one vLLM call."""
         from vllm import SamplingParams
         from vllm.inputs import TokensPrompt
 
         limit = limit or self.max_context
         prompts, truncated = [], []
-        for chat in chats:
-            text = self.tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
+        for request in requests:
+            text = self.tokenizer.apply_chat_template(request.chat, add_generation_prompt=True, tokenize=False)
             ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
             truncated.append(len(ids) > limit)
             prompts.append(TokensPrompt(prompt_token_ids=ids[-limit:]))
-        sampling = SamplingParams(max_tokens=params.max_new_tokens,
-                                  temperature=params.temperature if params.do_sample else 0.0,
-                                  top_p=params.top_p if params.do_sample else 1.0)
-        outs = self.llm.generate(prompts, sampling, lora_request=self._lora(adapter_folder), use_tqdm=False)
+        sampling = [SamplingParams(max_tokens=r.max_new_tokens,
+                                   temperature=params.temperature if params.do_sample else 0.0,
+                                   top_p=params.top_p if params.do_sample else 1.0) for r in requests]
+        outs = self.llm.generate(prompts, sampling, lora_request=[self._lora(f) for f in adapter_folders],
+                                 use_tqdm=False)
         return [Generation(o.outputs[0].text.strip(), len(o.prompt_token_ids), len(o.outputs[0].token_ids), t)
                 for o, t in zip(outs, truncated, strict=True)]
