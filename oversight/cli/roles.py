@@ -6,6 +6,7 @@ import argparse
 import math
 from typing import Any
 
+from oversight.cli.common import add_roles_options
 from oversight.settings import Settings
 
 # Held-out thresholds below which a verdict is marked as not trustworthy.
@@ -26,9 +27,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="For each role: its model, adapter and head, the registry version, and held-out metrics; "
                     "UNTRAINED roles run zero-shot, metrics below threshold are marked. "
                     "Example: python -m oversight.run roles check")
-    check.add_argument("--roles", default="default", help="roles file name or path (default: default)")
-    check.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                       help="override a roles key, e.g. --set roles.judge.head=null (repeatable)")
+    add_roles_options(check)
     check.set_defaults(run=run_check)
 
 
