@@ -180,9 +180,7 @@ def run_prompts(graph: Any, ctx: GraphContext, prompts: list[Prompt], *, concurr
     def work(prompt: Prompt) -> PromptResult:
         try:
             return run_one(graph, ctx, prompt)
-        except OversightError as exc:
-            return _failed(ctx, prompt, exc)
-        except Exception as exc:  # noqa: BLE001 - one bad prompt must not sink the run
+        except Exception as exc:  # noqa: BLE001 - one bad prompt (user error or bug) must not sink the run
             return _failed(ctx, prompt, exc)
 
     with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(todo) or 1)),
