@@ -294,11 +294,7 @@ def test_concurrent_saves_from_eight_threads_all_land(store: Store) -> None:
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    _run_in_threads(worker, 8)
     assert errors == []
     assert len(finished_prompt_ids(store, "r1")) == 24
     assert count(store, Trajectory) == 24
@@ -316,12 +312,17 @@ def test_racing_saves_of_one_prompt_leave_one_row(store: Store) -> None:
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    _run_in_threads(worker, 8)
     assert errors == []
     assert count(store, Trajectory) == 1 and count(store, Candidate) == 2
     got = get_trajectory(store, "r1", "same")
     assert got is not None and got.candidates[0].text == f"{got.final_response} candidate 0"
+
+
+def _run_in_threads(worker: Callable[[int], None], count: int) -> None:
+    """Start `count` threads running worker(n) and wait for all of them."""
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
