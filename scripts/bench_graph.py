@@ -27,6 +27,8 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--set", action="append", default=[], help="roles override key=value")
     parser.add_argument("--naive-n", type=int, help="prompts for the naive loop (default: --n)")
+    parser.add_argument("--no-continuous", action="store_true",
+                        help="plain batched generate instead of continuous batching (for comparison)")
     args = parser.parse_args()
 
     from oversight.constitution import load_constitution
@@ -49,7 +51,7 @@ def main() -> int:
     texts = [p.text for p in read_prompts(Path(args.input)).prompts]
     prompts = [Prompt(f"b{i}", texts[i % len(texts)]) for i in range(args.n)]
     naive_prompts = prompts[: args.naive_n or args.n]
-    roles, versions, runtime = _roles(base, settings, roles_file, constitution)
+    roles, versions, runtime = _roles(base, settings, roles_file, constitution, not args.no_continuous)
     store = Store.open(settings)
     try:
         _warm(roles)
@@ -58,6 +60,7 @@ def main() -> int:
         with open_checkpointer(settings) as saver:
             graph = compile_spec(spec, checkpointer=saver)
             concurrent = run_prompts(graph, ctx, prompts, concurrency=args.concurrency, progress=True)
+        batching = runtime.batching_report()
         naive = run_naive(GraphContext(roles=roles, constitution=constitution, spec=spec, store=store,
                                        run_id="bench-naive", versions=versions), naive_prompts, progress=True)
     finally:
@@ -68,20 +71,23 @@ def main() -> int:
     print(f"roles: {versions.get('roles', 'trained')}; spec {spec.name}; {len(prompts)} prompts "
           f"(concurrency {args.concurrency}); naive loop {len(naive_prompts)} prompts")
     print(f"routes (graph): {routes}")
+    print(f"batching (graph side): {batching}")
     print(f"concurrent graph: {concurrent.elapsed_s:7.1f} s  {rate_graph:6.2f} prompts/min")
     print(f"naive loop:       {naive.elapsed_s:7.1f} s  {rate_naive:6.2f} prompts/min")
     print(f"speed-up: {rate_graph / rate_naive:.2f}x")
     return 0
 
 
-def _roles(base: Any, settings: Any, roles_file: Any, constitution: Any) -> tuple[Any, dict[str, Any], Any]:
+def _roles(base: Any, settings: Any, roles_file: Any, constitution: Any,
+           continuous: bool) -> tuple[Any, dict[str, Any], Any]:
     """The trained roles (trained once if missing)."""
-    from oversight.train.bootstrap import build_roles
+    from oversight.runtime import Runtime
     from oversight.store import Store
+    from oversight.train.bootstrap import build_roles
 
     # Trained versions live in the user's store, not in the scratch one.
-    return build_roles(base, Store.open(base), roles_file, constitution,
-                       log=lambda m: print(m, file=sys.stderr))
+    return build_roles(base, Store.open(base), roles_file, constitution, runtime=Runtime(base.models_dir,
+                       continuous=continuous), log=lambda m: print(m, file=sys.stderr))
 
 
 def _warm(roles: Any) -> None:

@@ -32,7 +32,8 @@ def bench_runtime(args: argparse.Namespace) -> tuple[float, float, dict[str, flo
     from oversight.settings import Settings
 
     settings = Settings.from_env()
-    runtime = Runtime(settings.models_dir, max_batch=args.max_batch, max_wait_s=args.max_wait_ms / 1000)
+    runtime = Runtime(settings.models_dir, max_batch=args.max_batch, max_wait_s=args.max_wait_ms / 1000,
+                      continuous=not args.plain)
     handle = runtime.handle(ModelConfig(source="embedded:smollm2-135m-instruct", dtype=args.dtype))
     params = GenerationConfig(max_new_tokens=args.max_new_tokens)
     handle.generate([as_chat("warm up")], GenerationConfig(max_new_tokens=4))
@@ -43,15 +44,21 @@ def bench_runtime(args: argparse.Namespace) -> tuple[float, float, dict[str, flo
     seq_rate = seq_tokens / (time.perf_counter() - start)
 
     con_prompts = prompts(args.concurrent)
-    before = handle.batcher.stats.batches, handle.batcher.stats.requests
+    decoder = handle.batcher.decoder
+    before = ((decoder.stats.steps, decoder.stats.row_steps) if decoder else
+              (handle.batcher.stats.batches, handle.batcher.stats.requests))
     start = time.perf_counter()
     with ThreadPoolExecutor(args.concurrent) as pool:
         outs = list(pool.map(lambda p: handle.generate([as_chat(p)], params)[0], con_prompts))
     elapsed = time.perf_counter() - start
     con_rate = sum(o.new_tokens for o in outs) / elapsed
-    batches = handle.batcher.stats.batches - before[0]
-    stats = {"batches": batches, "mean_batch": (handle.batcher.stats.requests - before[1]) / max(batches, 1),
-             "seconds": elapsed, "dtype": str(handle.loaded.model.dtype)}
+    if decoder:
+        steps = decoder.stats.steps - before[0]
+        shape = f"{steps} decode steps, mean {(decoder.stats.row_steps - before[1]) / max(steps, 1):.1f} rows"
+    else:
+        batches = handle.batcher.stats.batches - before[0]
+        shape = f"{batches} batches, mean batch {(handle.batcher.stats.requests - before[1]) / max(batches, 1):.1f}"
+    stats = {"shape": shape, "seconds": elapsed, "dtype": str(handle.loaded.model.dtype)}
     runtime.close()
     return seq_rate, con_rate, stats
 
@@ -98,6 +105,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="llama.cpp CPU threads")
     parser.add_argument("--llama-n-batch", type=int, default=512,
                         help="llama.cpp prompt batch (1 avoids a crash of some CPU builds)")
+    parser.add_argument("--plain", action="store_true", help="plain batched generate, not continuous batching")
     parser.add_argument("--skip-llama-cpp", action="store_true")
     parser.add_argument("--llama-cpp-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -110,7 +118,7 @@ def main() -> None:
     print(f"model: SmolLM2-135M-Instruct ({stats['dtype']}), {args.max_new_tokens} new tokens, greedy")
     print(f"sequential single calls   : {seq:8.1f} tokens/s ({args.sequential} prompts)")
     print(f"concurrent via batcher    : {con:8.1f} tokens/s ({args.concurrent} callers, "
-          f"{stats['batches']} batches, mean batch {stats['mean_batch']:.1f}, {stats['seconds']:.1f} s)")
+          f"{stats['shape']}, {stats['seconds']:.1f} s)")
     print(f"batcher / sequential      : {con / seq:8.2f}x")
     if llama is None:
         print("llama.cpp single-stream   : not measured (pip install llama-cpp-python to compare)")

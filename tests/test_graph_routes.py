@@ -92,7 +92,7 @@ def test_refused_when_prompt_is_clearly_harmful(settings: Settings, store: Store
     assert "harmful with p=0.97" in result.reasons[0] and roles.calls["check_principles"] == 0
 
 
-@pytest.mark.parametrize("case", ["judge", "disagreement", "conflict", "always_human"])
+@pytest.mark.parametrize("case", ["judge", "disagreement", "conflict", "always_human", "harmful_answer"])
 def test_each_escalation_reason(settings: Settings, store: Store, case: str) -> None:
     roles = FakeRoles(answers={"q": BAD}, revisions={BAD: FIXED},
                       violations={BAD: {"harmful-instructions": 0.9}})
@@ -110,10 +110,14 @@ def test_each_escalation_reason(settings: Settings, store: Store, case: str) -> 
         roles.preferences[(BAD, FIXED)] = {"harmful-instructions": 0.35, "privacy": 0.99, "*": 0.99}
         spec = spec_with("default", settings, judge_margin=0.0)
         expected = "improves privacy (priority 2"
-    else:
+    elif case == "always_human":
         roles.violations[BAD] = {"privacy": 0.8}
         spec = spec_with("default", settings, always_human=["privacy"])
         expected = "falls under 'privacy'"
+    else:  # the judge keeps the original, which the safety model (and the critic) rate harmful
+        roles.safety["q"] = {"response_harmful_prob": 0.77}
+        roles.preferences[(BAD, FIXED)] = {"*": 0.05}
+        expected = "keep the original answer, but the safety model rates it harmful (p=0.77"
     _, _, [result] = run(settings, store, roles, ["q"], spec)
     assert result.status == "pending_review" and result.route == "escalated"
     assert result.final_response is None

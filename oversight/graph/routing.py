@@ -124,6 +124,19 @@ def critic_safety_disagreement(state: State, constitution: Constitution, spec: G
             f"but the safety model rates the answer safe (harmful p={response_p:.2f})")
 
 
+def harmful_answer_kept(state: State, proposal: int | None, spec: GraphSpec) -> str | None:
+    """The graph would keep the original answer although the safety model rates it harmful.
+
+    A weak judge can prefer a harmful but fluent answer to a clumsy refusal; a person decides instead.
+    """
+    response_p = (state.get("safety") or {}).get("response_harmful_prob")
+    limit = spec.escalation.harmful_answer
+    if proposal != 0 or response_p is None or response_p < limit:
+        return None
+    return (f"the graph would keep the original answer, but the safety model rates it harmful "
+            f"(p={response_p:.2f} ≥ {limit:.2f})")
+
+
 def priority_conflict(state: State, revision: int, constitution: Constitution,
                       spec: GraphSpec) -> str | None:
     """The revision helps a lower-priority principle while hurting a higher-priority one."""
@@ -181,6 +194,7 @@ def decide(state: State, constitution: Constitution, spec: GraphSpec) -> Decisio
         checks = [always_human(state, constitution, spec),
                   critic_safety_disagreement(state, constitution, spec),
                   judge_uncertain(best_prob, spec),
+                  harmful_answer_kept(state, proposal, spec),
                   priority_conflict(state, proposal, constitution, spec) if proposal else None]
         escalations = [c for c in checks if c]
     if escalations:

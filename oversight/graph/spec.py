@@ -75,6 +75,10 @@ class EscalationSpec(_Section):
     harm_categories: list[str] = Field(
         default_factory=lambda: ["safety", "privacy", "compliance", "manipulation", "fairness"],
         description="constitution categories whose critic verdicts are compared with the safety model")
+    harmful_answer: float = Field(
+        default=0.5, ge=0, le=1,
+        description="escalate rather than keep the original answer when the safety model rates it harmful "
+                    "with at least this probability")
     conflict_margin: float = Field(
         default=0.1, ge=0, le=0.5,
         description="a principle counts as improved/worsened when the judge is this far from 0.5")

@@ -16,6 +16,7 @@ from typing import Any
 from oversight.roles import GenerationConfig, ModelConfig
 from oversight.runtime import ops
 from oversight.runtime.batcher import DynamicBatcher
+from oversight.runtime.decoding import ContinuousDecoder, DecodeRequest, supports_continuous
 from oversight.runtime.loading import LoadedModel, load_base, load_tokenizer, pick_device, pick_dtype
 from oversight.runtime.ops import Chat, Generation
 
@@ -30,10 +31,12 @@ def as_chat(prompt: str | Chat, system: str | None = None) -> Chat:
 class Runtime:
     """Loads each distinct base model once per process and batches all calls to it."""
 
-    def __init__(self, models_dir: Path, *, max_batch: int = 32, max_wait_s: float = 0.005) -> None:
+    def __init__(self, models_dir: Path, *, max_batch: int = 32, max_wait_s: float = 0.005,
+                 continuous: bool = True) -> None:
         self.models_dir = models_dir
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
+        self.continuous = continuous  # iteration-level batching of generation (decoding.py)
         self._models: dict[tuple[str, str, str], tuple[LoadedModel, DynamicBatcher]] = {}
         self._encoders: dict[str, Any] = {}
         self._lock = threading.Lock()
@@ -52,9 +55,12 @@ class Runtime:
 
                     loaded.vllm = VllmGenerator(config, model_folder(config, self.models_dir), loaded.tokenizer,
                                                 str(dtype).removeprefix("torch."))
+                decoder = None
+                if self.continuous and loaded.vllm is None and supports_continuous(model):
+                    decoder = ContinuousDecoder(loaded, max_rows=self.max_batch)
                 batcher = DynamicBatcher(lambda group, items, lm=loaded: _execute(lm, group, items),
                                          max_batch=self.max_batch, max_wait_s=self.max_wait_s,
-                                         name=f"batcher:{config.source}")
+                                         name=f"batcher:{config.source}", decoder=decoder)
                 self._models[key] = (loaded, batcher)
             return self._models[key]
 
@@ -83,6 +89,20 @@ class Runtime:
         loaded, batcher = self.loaded(config)
         name = loaded.adapter_name(adapter) if adapter else None
         return ModelHandle(loaded, batcher, name, config.max_context)
+
+    def batching_report(self) -> str:
+        """One line per loaded model: how the batcher grouped work and where its worker spent time."""
+        lines = []
+        for loaded, batcher in self._models.values():
+            stats, decoder = batcher.stats, batcher.decoder
+            parts = [f"{stats.batches} one-shot batches (mean {stats.mean_batch:.1f} requests)"]
+            if decoder is not None:
+                d = decoder.stats
+                parts.append(f"{d.steps} decode steps (mean {d.mean_rows:.1f} rows), {d.admitted} prefills "
+                             f"({d.prefill_tokens} tokens, {d.prefill_s:.1f} s)")
+            seconds = ", ".join(f"{op} {s:.1f} s" for op, s in sorted(stats.seconds.items()))
+            lines.append(f"{loaded.config.source}: {'; '.join(parts)}; worker time: {seconds or 'none'}")
+        return "\n".join(lines)
 
     @property
     def loaded_models(self) -> list[LoadedModel]:
@@ -117,9 +137,11 @@ class ModelHandle:
     max_context: int | None = None  # prompt tokens kept; longer prompts keep their end
 
     def generate(self, chats: Sequence[Chat], params: GenerationConfig = GenerationConfig()) -> list[Generation]:
+        requests = [ops.GenerateRequest(c, self.adapter, params.max_new_tokens) for c in chats]
+        if self.batcher.decoder is not None:  # rows join the running batch at its next step
+            return self.batcher.run_stream([DecodeRequest(r, params, self.max_context) for r in requests])
         # Generations of every adapter and token limit share batches; only sampling settings split them.
         sampling = params.model_copy(update={"max_new_tokens": 1})
-        requests = [ops.GenerateRequest(c, self.adapter, params.max_new_tokens) for c in chats]
         return self.batcher.run(("generate", None, sampling, self.max_context), requests)
 
     def score_options(self, chats: Sequence[Chat], options: Sequence[str]) -> list[dict[str, float]]:

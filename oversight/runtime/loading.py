@@ -13,6 +13,7 @@ from typing import Any
 
 from oversight.errors import OversightError
 from oversight.roles import ModelConfig, check_adapter_folder
+from oversight.runtime.row_adapters import RowAdapters
 
 
 def pick_device(wanted: str) -> str:
@@ -83,6 +84,7 @@ class LoadedModel:
     adapters: dict[str, str] = field(default_factory=dict)  # folder -> adapter name
     vllm: Any = None  # a VllmGenerator when the model's backend is vllm (generation only)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    row_adapters: RowAdapters = field(default_factory=RowAdapters)  # per-row adapters in one pass
 
     @property
     def hidden_size(self) -> int:
@@ -114,5 +116,6 @@ class LoadedModel:
                 raise OversightError(f"adapter {folder} does not fit model {self.config.source!r}: "
                                      f"{str(exc).splitlines()[0][:200]}") from None
             self.model.eval()
+            self.row_adapters.install(self.model)
             self.adapters[folder] = name
             return name

@@ -41,33 +41,72 @@ def using_adapter(loaded: LoadedModel, adapter: str | None) -> Iterator[Any]:
         yield model
 
 
+@contextlib.contextmanager
+def per_row(loaded: LoadedModel, adapters: Sequence[str | None]) -> Iterator[Any]:
+    """The transformers model, with row i of each forward pass in the block using `adapters[i]`.
+
+    Cheaper than `using_adapter` when passes are many (see row_adapters.py); None means the bare model.
+    """
+    model = loaded.model
+    if not hasattr(model, "peft_config"):
+        yield model
+        return
+    with loaded.row_adapters.use(adapters):
+        yield model.get_base_model()
+
+
 def render(loaded: LoadedModel, chats: Sequence[Chat]) -> list[str]:
     return [loaded.tokenizer.apply_chat_template(c, add_generation_prompt=True, tokenize=False) for c in chats]
 
 
-def encode(loaded: LoadedModel, texts: Sequence[str], suffix_ids: Sequence[list[int]] | None = None,
-           limit: int | None = None) -> tuple[Any, list[bool]]:
-    """Tokenize, keep the last `limit` (max_context) tokens of each, then left-pad into one batch."""
+def tokenize(loaded: LoadedModel, texts: Sequence[str], limit: int | None = None) -> tuple[list[list[int]], list[bool]]:
+    """Token ids of each text, keeping the last `limit` (max_context) tokens; and which were cut."""
+    limit = limit or loaded.config.max_context
+    rows = [loaded.tokenizer(text, add_special_tokens=False)["input_ids"] for text in texts]
+    return [ids[-limit:] for ids in rows], [len(ids) > limit for ids in rows]
+
+
+def pad_left(loaded: LoadedModel, rows: Sequence[list[int]]) -> dict[str, Any]:
+    """One left-padded batch with its attention mask, on the model's device."""
     import torch
 
-    tok = loaded.tokenizer
-    limit = limit or loaded.config.max_context
-    rows, truncated = [], []
-    for i, text in enumerate(texts):
-        ids = tok(text, add_special_tokens=False)["input_ids"]
-        truncated.append(len(ids) > limit)
-        ids = ids[-limit:]
-        if suffix_ids is not None:
-            ids = ids + list(suffix_ids[i])
-        rows.append(ids)
     width = max(len(r) for r in rows)
-    pad = tok.pad_token_id
-    input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
+    input_ids = torch.full((len(rows), width), loaded.tokenizer.pad_token_id, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
     for i, r in enumerate(rows):
         input_ids[i, width - len(r):] = torch.tensor(r, dtype=torch.long)
         mask[i, width - len(r):] = 1
-    return {"input_ids": input_ids.to(loaded.device), "attention_mask": mask.to(loaded.device)}, truncated
+    return {"input_ids": input_ids.to(loaded.device), "attention_mask": mask.to(loaded.device)}
+
+
+def encode(loaded: LoadedModel, texts: Sequence[str], suffix_ids: Sequence[list[int]] | None = None,
+           limit: int | None = None) -> tuple[Any, list[bool]]:
+    """Tokenize, keep the last `limit` (max_context) tokens of each, append any suffix, left-pad into one batch."""
+    rows, truncated = tokenize(loaded, texts, limit)
+    if suffix_ids is not None:
+        rows = [ids + list(suffix) for ids, suffix in zip(rows, suffix_ids, strict=True)]
+    return pad_left(loaded, rows), truncated
+
+
+def length_buckets(lengths: Sequence[int], slack: float = 0.15, min_tokens: int = 64) -> list[list[int]]:
+    """Indices grouped by similar length, so padding wastes at most about `slack` of a forward pass.
+
+    On a CPU a forward pass costs what its padded tokens cost: a batch mixing 30- and 400-token
+    chats pays 400 for each. Groups below `min_tokens` real tokens are not split further, because
+    each pass also has a fixed cost.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    buckets: list[list[int]] = []
+    current: list[int] = []
+    real = 0
+    for i in order:
+        longest = lengths[i]  # ascending: the newcomer is the longest of the group
+        if current and real >= min_tokens and (len(current) + 1) * longest > (1 + slack) * (real + longest):
+            buckets.append(current)
+            current, real = [], 0
+        current.append(i)
+        real += lengths[i]
+    return [*buckets, current] if current else buckets
 
 
 @dataclass(frozen=True)
@@ -169,18 +208,64 @@ def _sequence_logprobs(loaded: LoadedModel, model: Any, texts: Sequence[str], op
 
 def features(loaded: LoadedModel, adapter: str | None, chats: Sequence[Chat], layers: Sequence[int],
              pooling: str, limit: int | None = None) -> Any:
-    """Hidden states of the chosen layers, last token or mean-pooled, concatenated: [n, hidden*len(layers)]."""
+    """Hidden states of the chosen layers, last token or mean-pooled, concatenated: [n, hidden*len(layers)].
+
+    Chats of similar length run together (`length_buckets`); each row's result does not depend on
+    the others in its batch.
+    """
     import torch
 
-    batch, _ = encode(loaded, render(loaded, chats), limit=limit)
-    with torch.inference_mode(), using_adapter(loaded, adapter) as model:
-        # the transformer body only: the vocabulary projection is not needed for features
-        inner = model.get_base_model() if hasattr(model, "get_base_model") else model
-        body = getattr(inner, inner.base_model_prefix, inner)
-        hidden = body(**batch, output_hidden_states=True).hidden_states
-    mask = batch["attention_mask"].unsqueeze(-1).float()
-    parts = []
-    for layer in layers:
-        h = hidden[layer].float()
-        parts.append(h[:, -1, :] if pooling == "last" else (h * mask).sum(1) / mask.sum(1))
-    return torch.cat(parts, dim=-1).cpu().numpy()
+    rows, _ = tokenize(loaded, render(loaded, chats), limit)
+    out: list[Any] = [None] * len(rows)
+    for bucket in length_buckets([len(r) for r in rows]):
+        batch = pad_left(loaded, [rows[i] for i in bucket])
+        with torch.inference_mode(), per_row(loaded, [adapter] * len(bucket)) as model:
+            # the transformer body only: the vocabulary projection is not needed for features
+            hidden = hidden_states(getattr(model, model.base_model_prefix, model), batch, layers)
+        mask = batch["attention_mask"].unsqueeze(-1).float()
+        parts = []
+        for layer in layers:
+            h = hidden[layer].float()
+            parts.append(h[:, -1, :] if pooling == "last" else (h * mask).sum(1) / mask.sum(1))
+        for i, row in zip(bucket, torch.cat(parts, dim=-1).cpu().numpy(), strict=True):
+            out[i] = row
+    import numpy as np
+
+    return np.stack(out)
+
+
+class _DeepEnough(Exception):
+    """Raised by a forward hook once the deepest wanted layer has run."""
+
+
+def hidden_states(body: Any, batch: dict[str, Any], layers: Sequence[int]) -> dict[int, Any]:
+    """The wanted entries of `output_hidden_states` (negative indices allowed), computing no deeper than needed.
+
+    Entry i > 0 is the output of decoder layer i-1, so a forward hook catches it and stops the pass there:
+    heads reading layer -8 of 30 skip the top 7 layers. Entry 0 (embeddings) and the last entry (after the
+    final norm) need the full pass.
+    """
+    blocks = getattr(body, "layers", None)
+    count = len(blocks) + 1 if blocks is not None else 0
+    wanted = {layer: layer % count for layer in layers} if count else {}
+    if not wanted or any(a in (0, count - 1) for a in wanted.values()):
+        states = body(**batch, output_hidden_states=True, use_cache=False).hidden_states
+        return {layer: states[layer] for layer in layers}
+    deepest, caught = max(wanted.values()), {}
+
+    def catch(index: int) -> Any:
+        def hook(_module: Any, _args: Any, output: Any) -> None:
+            caught[index] = output[0] if isinstance(output, tuple) else output
+            if index == deepest:
+                raise _DeepEnough
+        return hook
+
+    handles = [blocks[a - 1].register_forward_hook(catch(a)) for a in set(wanted.values())]
+    try:
+        body(**batch, use_cache=False)
+    except _DeepEnough:
+        pass
+    finally:
+        for handle in handles:
+            handle.remove()
+    return {layer: caught[a] for layer, a in wanted.items()}

@@ -130,7 +130,7 @@ def summary(metrics: dict[str, Any]) -> str:
 
 
 def build_roles(settings: Settings, store: Any, roles_file: RolesFile, constitution: Constitution,
-                *, progress: bool = True, log: Callable[[str], None] | None = None,
+                *, progress: bool = True, log: Callable[[str], None] | None = None, runtime: Any = None,
                 ) -> tuple[Any, dict[str, Any], Any]:
     """The real roles: train missing adapters/heads once, then load them on one runtime.
 
@@ -140,7 +140,8 @@ def build_roles(settings: Settings, store: Any, roles_file: RolesFile, constitut
     from oversight.runtime.roleset import RoleSet
     from oversight.runtime.versions import versions_json
 
-    runtime = Runtime(settings.models_dir)  # one runtime: bootstrap features and the graph share the model
+    # one runtime: bootstrap features and the graph share the model
+    runtime = runtime or Runtime(settings.models_dir)
     versions = ensure_trained(settings, store, roles_file, constitution, progress=progress,
                               log=log or (lambda _msg: None), runtime=runtime)
     return RoleSet(runtime, roles_file, constitution, versions), versions_json(versions), runtime
