@@ -46,10 +46,19 @@ def per_row(loaded: LoadedModel, adapters: Sequence[str | None]) -> Iterator[Any
     """The transformers model, with row i of each forward pass in the block using `adapters[i]`.
 
     Cheaper than `using_adapter` when passes are many (see row_adapters.py); None means the bare model.
+    Rows that all use one adapter take PEFT's plain LoRA path (its mixed-batch path gathers and scatters
+    rows in every LoRA module); the adapter is switched only when it changes.
     """
     model = loaded.model
     if not hasattr(model, "peft_config"):
         yield model
+        return
+    names = set(adapters)
+    if len(names) == 1 and None not in names:
+        name = next(iter(names))
+        if model.active_adapter != name:
+            model.set_adapter(name)
+        yield model.get_base_model()
         return
     with loaded.row_adapters.use(adapters):
         yield model.get_base_model()
@@ -116,12 +125,6 @@ class GenerateRequest:
     chat: Chat
     adapter: str | None
     max_new_tokens: int
-
-
-def generate(loaded: LoadedModel, adapter: str | None, chats: Sequence[Chat], params: GenerationConfig,
-             limit: int | None = None) -> list[Generation]:
-    requests = [GenerateRequest(c, adapter, params.max_new_tokens) for c in chats]
-    return generate_mixed(loaded, requests, params, limit)
 
 
 def generate_mixed(loaded: LoadedModel, requests: Sequence[GenerateRequest], params: GenerationConfig,
