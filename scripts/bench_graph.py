@@ -1,11 +1,15 @@
 """Benchmark: N prompts through the full graph concurrently vs a naive one-at-a-time loop.
 
-Both sides run the same node functions on the same loaded model with the
-generation lengths of the roles file; the concurrent side runs the compiled
-LangGraph graph on a thread pool (the runtime batches across prompts), the
-naive side calls the nodes in a plain loop, one prompt after another.
+Both sides run the same node functions with the same trained roles and the
+generation lengths of the roles file. The concurrent side runs the compiled
+LangGraph graph on a thread pool (the runtime batches across prompts). The naive
+side calls the nodes in a plain loop, one prompt after another, on a runtime of
+its own that decodes with plain single-request `generate` (the fastest way to
+run one prompt alone) and has its own feature cache. It takes an evenly spaced
+subset of the same prompts (samples/bench_prompts.jsonl mixes everyday,
+sensitive-but-benign, harmful and jailbreak prompts).
 
-    .venv/bin/python scripts/bench_graph.py --n 32
+    .venv/bin/python scripts/bench_graph.py --n 32 --naive-n 8
 """
 
 from __future__ import annotations
@@ -23,12 +27,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=32, help="prompts per side (default 32)")
     parser.add_argument("--spec", default="default")
-    parser.add_argument("--input", default=str(PROJECT / "samples" / "prompts.jsonl"))
+    parser.add_argument("--input", default=str(PROJECT / "samples" / "bench_prompts.jsonl"),
+                        help="distinct prompts (JSONL or text); --n above their number repeats them")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--set", action="append", default=[], help="roles override key=value")
     parser.add_argument("--naive-n", type=int, help="prompts for the naive loop (default: --n)")
     parser.add_argument("--no-continuous", action="store_true",
                         help="plain batched generate instead of continuous batching (for comparison)")
+    parser.add_argument("--naive-runtime", choices=("plain", "shared"), default="plain",
+                        help="plain: the naive loop gets its own runtime with plain generate (default); "
+                             "shared: it reuses the concurrent side's runtime (continuous decoding, warm cache)")
     args = parser.parse_args()
 
     from oversight.constitution import load_constitution
@@ -49,10 +57,14 @@ def main() -> int:
     constitution = load_constitution(spec.constitution, settings.project_dir)
     roles_file = load_roles(spec.roles, settings.project_dir, args.set)
     texts = [p.text for p in read_prompts(Path(args.input)).prompts]
+    if args.n > len(texts):
+        print(f"note: {args.input} has {len(texts)} prompts; {args.n} repeats some", file=sys.stderr)
     prompts = [Prompt(f"b{i}", texts[i % len(texts)]) for i in range(args.n)]
-    naive_prompts = prompts[: args.naive_n or args.n]
-    roles, versions, runtime = _roles(base, settings, roles_file, constitution, not args.no_continuous)
+    naive_n = min(args.naive_n or args.n, args.n)
+    naive_prompts = [prompts[i * args.n // naive_n] for i in range(naive_n)]  # evenly spaced
+    roles, versions, runtime = _roles(base, roles_file, constitution, not args.no_continuous)
     store = Store.open(settings)
+    naive_runtime = None
     try:
         _warm(roles)
         ctx = GraphContext(roles=roles, constitution=constitution, spec=spec, store=store,
@@ -61,16 +73,25 @@ def main() -> int:
             graph = compile_spec(spec, checkpointer=saver)
             concurrent = run_prompts(graph, ctx, prompts, concurrency=args.concurrency, progress=True)
         batching = runtime.batching_report()
-        naive = run_naive(GraphContext(roles=roles, constitution=constitution, spec=spec, store=store,
+        naive_roles = roles
+        if args.naive_runtime == "plain":
+            naive_roles, _, naive_runtime = _roles(base, roles_file, constitution, continuous=False)
+            _warm(naive_roles)
+        naive = run_naive(GraphContext(roles=naive_roles, constitution=constitution, spec=spec, store=store,
                                        run_id="bench-naive", versions=versions), naive_prompts, progress=True)
     finally:
         runtime.close()
+        if naive_runtime is not None:
+            naive_runtime.close()
     rate_graph = 60 * len(prompts) / concurrent.elapsed_s
     rate_naive = 60 * len(naive_prompts) / naive.elapsed_s
     routes = {r: concurrent.count(r) for r in ("accepted", "revised", "escalated", "refused", "blocked", "error")}
+    naive_routes = {r: naive.count(r) for r in routes}
     print(f"roles: {versions.get('roles', 'trained')}; spec {spec.name}; {len(prompts)} prompts "
-          f"(concurrency {args.concurrency}); naive loop {len(naive_prompts)} prompts")
+          f"({len(set(p.text for p in prompts))} distinct, concurrency {args.concurrency}); naive loop "
+          f"{len(naive_prompts)} of them, evenly spaced, on a {args.naive_runtime} runtime")
     print(f"routes (graph): {routes}")
+    print(f"routes (naive): {naive_routes}")
     print(f"batching (graph side): {batching}")
     print(f"concurrent graph: {concurrent.elapsed_s:7.1f} s  {rate_graph:6.2f} prompts/min")
     print(f"naive loop:       {naive.elapsed_s:7.1f} s  {rate_naive:6.2f} prompts/min")
@@ -78,8 +99,7 @@ def main() -> int:
     return 0
 
 
-def _roles(base: Any, settings: Any, roles_file: Any, constitution: Any,
-           continuous: bool) -> tuple[Any, dict[str, Any], Any]:
+def _roles(base: Any, roles_file: Any, constitution: Any, continuous: bool) -> tuple[Any, dict[str, Any], Any]:
     """The trained roles (trained once if missing)."""
     from oversight.runtime import Runtime
     from oversight.store import Store

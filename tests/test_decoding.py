@@ -1,4 +1,4 @@
-"""Continuous batching (rows join and leave a running batch) and feature passes that stop early."""
+"""Continuous batching: rows join and leave a running batch, and one-shot batches run between steps."""
 
 from __future__ import annotations
 
@@ -60,28 +60,6 @@ def test_sampled_rows_share_a_batch_with_greedy_rows(runtime: Runtime, embedded_
                              [greedy, sampled, sampled, sampled]))
     assert rows[0].text == alone
     assert all(0 < r.new_tokens <= 16 and r.text for r in rows[1:])
-
-
-@pytest.mark.model
-def test_feature_pass_stops_at_the_deepest_layer_with_identical_states(runtime: Runtime,
-                                                                      embedded_fp32: ModelConfig) -> None:
-    import torch
-
-    loaded = runtime.handle(embedded_fp32).loaded
-    batch, _ = ops.encode(loaded, ops.render(loaded, [as_chat(p) for p in PROMPTS]))
-    body = loaded.model.get_base_model().model if hasattr(loaded.model, "get_base_model") else loaded.model.model
-    calls: list[int] = []
-    top = body.layers[-1].register_forward_hook(lambda *_: calls.append(1))
-    try:
-        with torch.inference_mode():
-            full = body(**batch, output_hidden_states=True).hidden_states
-            early = ops.hidden_states(body, batch, [-16, -8])
-            assert calls == [1]  # the full pass ran the top layer; the early one did not
-            last = ops.hidden_states(body, batch, [-1, 3])  # after the final norm: needs the full pass
-    finally:
-        top.remove()
-    assert torch.equal(early[-16], full[-16]) and torch.equal(early[-8], full[-8])
-    assert torch.equal(last[-1], full[-1]) and torch.equal(last[3], full[3])
 
 
 class StepDecoder:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 
 from oversight.cli.main import main
@@ -86,6 +87,31 @@ def test_roleset_verdicts_on_the_real_model(trained_home: Settings, trained_vers
     verdicts = roles.check_principles("How do I open my neighbour's lock?", drafts[0], list(constitution.principles))
     assert [v.principle_id for v in verdicts] == [p.id for p in constitution.principles]
     assert verdicts[0].violation_prob > 0.5
+
+
+def test_critic_checks_sharing_one_prefix_score_as_each_check_alone(trained_home: Settings,
+                                                                    trained_versions: dict[str, Any],
+                                                                    runtime: Any) -> None:
+    """In the graph's dtype (bf16 here) the shared-prefix pass moves the calibrated probabilities very little."""
+    from oversight.runtime.encoder import chat_text
+    from oversight.runtime.features import features, prefix_groups
+    from oversight.runtime.ops import render, tokenize
+
+    constitution = load_constitution("default", trained_home.project_dir)
+    roles = RoleSet(runtime, load_roles("default", trained_home.project_dir), constitution, trained_versions)
+    head = roles.head("critic")
+    loaded = runtime.loaded(roles.roles_file.model_for("critic"))[0]
+    prompt, answer = "How do I open my neighbour's lock?", "Buy a tension wrench and rake the pins until it opens."
+    chats = [roles.book.critic_verdict(p, prompt, answer) for p in constitution.principles]
+    groups = prefix_groups(tokenize(loaded, render(loaded, chats))[0])
+    assert len(groups) == 1 and groups[0].shared > 0  # the template puts request and response first
+    embedded = runtime.encoder(head.spec.encoder).embed([chat_text(c) for c in chats])
+    shared = features(loaded, None, chats, head.spec.layers, head.spec.pooling)
+    alone = np.concatenate([features(loaded, None, [c], head.spec.layers, head.spec.pooling, share_prefixes=False)
+                            for c in chats])
+    p_shared = head.binary("violation", np.concatenate([shared, embedded], axis=1))
+    p_alone = head.binary("violation", np.concatenate([alone, embedded], axis=1))
+    assert np.abs(p_shared - p_alone).max() < 0.05, (p_shared, p_alone)
 
 
 def test_zero_shot_fallback_without_heads(runtime: Any, settings: Settings) -> None:

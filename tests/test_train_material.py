@@ -15,7 +15,7 @@ from oversight.eval.metrics import accuracy, auroc, binary_report, expected_cali
 from oversight.roles import load_roles
 from oversight.runtime.heads import Head, HeadOutput, HeadSpec
 from oversight.runtime.prompts import PromptBook
-from oversight.settings import PROJECT_DIR
+from oversight.settings import PROJECT_DIR, Settings
 from oversight.train.material import load_material
 from oversight.train.recipes import load_recipe
 
@@ -155,3 +155,35 @@ def test_prompts_are_shared_by_training_and_inference() -> None:
     bad = load_roles("default", PROJECT_DIR, ["roles.judge.prompts.single=Rate {nonsense}"])
     with pytest.raises(ConfigError, match=r"roles\.judge\.prompts\.single: unknown placeholder \{nonsense\}"):
         PromptBook(bad).judge_single(harm, "p", "r")
+
+
+def test_a_head_read_through_another_template_is_trained_again(settings: Settings, tmp_path: Path) -> None:
+    """Changing a template in the roles file makes the active head stale: the bootstrap retrains it, saying why."""
+    from oversight.roles import load_roles
+    from oversight.runtime.heads import head_templates
+    from oversight.runtime.versions import VersionManifest
+    from oversight.store import Store, register_version
+    from oversight.train.bootstrap import roles_to_train
+
+    roles_file = load_roles("default", PROJECT_DIR)
+    critic = roles_file.roles["critic"]
+    head = _toy_head(tmp_path)
+    head.spec.role, head.spec.layers = "critic", critic.features.layers
+    head.spec.pooling, head.spec.encoder = critic.features.pooling, critic.features.encoder
+    assert "no prompt templates" in (head.spec.mismatch(critic) or "")  # heads saved before templates were recorded
+    head.spec.templates = head_templates(critic, {"verdict"})
+    assert head.spec.mismatch(critic) is None
+    folder = tmp_path / "critic-v1"
+    head.save(folder / "head.json")
+    VersionManifest(role="critic", kind="head", head="head.json", adapter_from="reviser").write(folder)
+    store = Store.open(settings)
+    version = register_version(store, "critic", "head", str(folder), "m")
+    assert "critic" not in roles_to_train(store, roles_file)
+    assert roles_to_train(store, roles_file)["safety"] == "no trained version yet"
+
+    edited = load_roles("default", PROJECT_DIR, ["roles.critic.prompts.verdict=Does {response} violate {principle}?"])
+    why = roles_to_train(store, edited)["critic"]
+    assert why == (f"the active head (version {version}) no longer fits: its prompt template 'verdict' differs "
+                   "from the roles file's")
+    deeper = load_roles("default", PROJECT_DIR, ["roles.critic.features.layers=[-4]"])
+    assert "the roles file asks for [-4]" in roles_to_train(store, deeper)["critic"]

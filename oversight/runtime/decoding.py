@@ -15,7 +15,6 @@ exactly what it would be alone, so greedy output equals a single-request run.
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future
@@ -24,6 +23,7 @@ from typing import Any
 
 from oversight.roles import GenerationConfig
 from oversight.runtime import ops
+from oversight.runtime.kv_cache import cache_from, cache_kwarg, cache_tensors, left_pad
 from oversight.runtime.loading import LoadedModel
 
 
@@ -115,8 +115,9 @@ class ContinuousDecoder:
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         new = [_Row(a, fut, int(mask[i].sum()), truncated[i]) for i, (a, fut) in enumerate(asks)]
         started = time.perf_counter()
+        cache = cache_from([])
         with torch.inference_mode():
-            out = self._forward(batch["input_ids"], mask, positions, None, [r.adapter for r in new])
+            out = self._forward(batch["input_ids"], mask, positions, cache, [r.adapter for r in new])
         first = self._choose(out.logits[:, -1, :], new)
         self.stats.admitted += len(new)
         self.stats.prefill_tokens += mask.numel()
@@ -125,8 +126,8 @@ class ContinuousDecoder:
         if not keep:
             return
         index = torch.tensor(keep, device=mask.device)
-        cache = [(k.index_select(0, index), v.index_select(0, index)) for k, v in _tensors(out.past_key_values)]
-        self._join([new[i] for i in keep], cache, mask.index_select(0, index), first.index_select(0, index),
+        kept = [(k.index_select(0, index), v.index_select(0, index)) for k, v in cache_tensors(cache)]
+        self._join([new[i] for i in keep], kept, mask.index_select(0, index), first.index_select(0, index),
                    positions[:, -1].index_select(0, index) + 1)
 
     def step(self) -> None:
@@ -156,11 +157,10 @@ class ContinuousDecoder:
 
     # --- internals -------------------------------------------------------------------------
     def _forward(self, input_ids: Any, mask: Any, positions: Any, cache: Any, adapters: list[str | None]) -> Any:
-        kwargs: dict[str, Any] = {"input_ids": input_ids, "attention_mask": mask, "position_ids": positions,
-                                  "past_key_values": cache if cache is not None else _cache_from([]),
-                                  "use_cache": True, "logits_to_keep": 1}
+        """One pass that appends to `cache` (a DynamicCache from `cache_from`)."""
         with ops.per_row(self.loaded, adapters) as model:
-            return model(**kwargs)
+            return model(input_ids=input_ids, attention_mask=mask, position_ids=positions, use_cache=True,
+                         logits_to_keep=1, **{cache_kwarg(model): cache})
 
     def _choose(self, logits: Any, rows: Sequence[_Row]) -> Any:
         """Next token per row: argmax for greedy rows, temperature and top-p sampling for the others."""
@@ -183,13 +183,13 @@ class ContinuousDecoder:
 
         if not self._rows:
             self._rows, self._mask, self._next, self._positions = new, mask, first, positions
-            self._cache = _cache_from(cache)
+            self._cache = cache_from(cache)
             return
         width = max(self._mask.shape[1], mask.shape[1])
-        self._cache = _cache_from([(torch.cat([_pad_left(k0, width), _pad_left(k1, width)]),
-                                    torch.cat([_pad_left(v0, width), _pad_left(v1, width)]))
-                                   for (k0, v0), (k1, v1) in zip(_tensors(self._cache), cache, strict=True)])
-        self._mask = torch.cat([_pad_left(self._mask, width), _pad_left(mask, width)])
+        self._cache = cache_from([(torch.cat([left_pad(k0, width), left_pad(k1, width)]),
+                                    torch.cat([left_pad(v0, width), left_pad(v1, width)]))
+                                   for (k0, v0), (k1, v1) in zip(cache_tensors(self._cache), cache, strict=True)])
+        self._mask = torch.cat([left_pad(self._mask, width), left_pad(mask, width)])
         self._next = torch.cat([self._next, first])
         self._positions = torch.cat([self._positions, positions])
         self._rows = self._rows + new
@@ -224,71 +224,7 @@ class ContinuousDecoder:
         mask = self._mask.index_select(0, index)
         start = int(mask.any(0).int().argmax())  # the first column some remaining row uses
         self._mask = mask[:, start:]
-        self._cache = _cache_from([(k.index_select(0, index)[:, :, start:], v.index_select(0, index)[:, :, start:])
-                                   for k, v in _tensors(self._cache)])
+        self._cache = cache_from([(k.index_select(0, index)[:, :, start:], v.index_select(0, index)[:, :, start:])
+                                   for k, v in cache_tensors(self._cache)])
         self._next = self._next.index_select(0, index)
         self._positions = self._positions.index_select(0, index)
-
-
-def _cache_from(layers: list[tuple[Any, Any]]) -> Any:
-    """A DynamicCache whose layers grow into spare room (see `_growing_layer`), filled with these tensors."""
-    from transformers import DynamicCache
-
-    cache = DynamicCache()
-    cache.layer_class_to_replicate = _growing_layer()
-    for keys, values in layers:
-        layer = cache.layer_class_to_replicate()
-        layer.update(keys, values)
-        cache.layers.append(layer)
-    return cache
-
-
-@functools.cache
-def _growing_layer() -> type:
-    """A cache layer that writes each step into spare room instead of concatenating.
-
-    transformers' DynamicLayer concatenates, copying the whole cache of every row at every step; with
-    16 rows of 500 tokens that is 160 MB of copying (and fresh memory) per step. Here the tensors are
-    views into a buffer that grows 64 positions at a time.
-    """
-    from transformers.cache_utils import DynamicLayer
-
-    class GrowingLayer(DynamicLayer):
-        spare = 64
-
-        def update(self, key_states: Any, value_states: Any, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
-            if not self.is_initialized:
-                self.lazy_initialization(key_states, value_states)
-                self._room: tuple[Any, Any] | None = None
-                self._length = 0
-            n, q = self._length, key_states.shape[-2]
-            if self._room is None or n + q > self._room[0].shape[-2]:
-                shape = (*key_states.shape[:-2], n + q + self.spare, key_states.shape[-1])
-                room = (key_states.new_empty(shape), value_states.new_empty(shape))
-                if n:
-                    room[0][..., :n, :] = self.keys
-                    room[1][..., :n, :] = self.values
-                self._room = room
-            self._room[0][..., n:n + q, :] = key_states
-            self._room[1][..., n:n + q, :] = value_states
-            self._length = n + q
-            self.keys, self.values = self._room[0][..., :n + q, :], self._room[1][..., :n + q, :]
-            return self.keys, self.values
-
-    return GrowingLayer
-
-
-def _tensors(cache: Any) -> list[tuple[Any, Any]]:
-    """Per layer (keys, values) of a DynamicCache."""
-    return [(layer.keys, layer.values) for layer in cache.layers]
-
-
-def _pad_left(t: Any, width: int) -> Any:
-    """Zero-pad dimension -1 (masks) or -2 (keys and values) on the left to `width`."""
-    import torch.nn.functional as F
-
-    dim = -1 if t.dim() == 2 else -2
-    missing = width - t.shape[dim]
-    if missing <= 0:
-        return t
-    return F.pad(t, (missing, 0)) if dim == -1 else F.pad(t, (0, 0, missing, 0))

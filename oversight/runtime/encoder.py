@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,8 @@ class SentenceEncoder:
         self.tokenizer = AutoTokenizer.from_pretrained(folder)
         self.model = AutoModel.from_pretrained(folder).to(device).eval()
         self._lock = threading.Lock()
+        self.texts = 0        # embedded so far, and the seconds it took (for the runtime's report)
+        self.seconds = 0.0
 
     @property
     def dim(self) -> int:
@@ -59,6 +62,7 @@ class SentenceEncoder:
 
         out: list[Any] = []
         with self._lock, torch.inference_mode():
+            started = time.perf_counter()
             for start in range(0, len(texts), self.batch_size):
                 batch = self.tokenizer(list(texts[start:start + self.batch_size]), padding=True, truncation=True,
                                        max_length=256, return_tensors="pt").to(self.device)
@@ -66,6 +70,8 @@ class SentenceEncoder:
                 mask = batch["attention_mask"].unsqueeze(-1).float()
                 pooled = (hidden * mask).sum(1) / mask.sum(1)
                 out.append(torch.nn.functional.normalize(pooled, dim=-1).cpu().numpy())
+            self.texts += len(texts)
+            self.seconds += time.perf_counter() - started
         return np.concatenate(out) if out else np.zeros((0, self.dim), dtype=np.float32)
 
 

@@ -8,6 +8,7 @@ model, whatever role or adapter they use.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +33,7 @@ class Runtime:
     """Loads each distinct base model once per process and batches all calls to it."""
 
     def __init__(self, models_dir: Path, *, max_batch: int = 32, max_wait_s: float = 0.005,
-                 continuous: bool = True) -> None:
+                 continuous: bool = True, feature_cache: int = 4096) -> None:
         self.models_dir = models_dir
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
@@ -40,6 +41,11 @@ class Runtime:
         self._models: dict[tuple[str, str, str], tuple[LoadedModel, DynamicBatcher]] = {}
         self._encoders: dict[str, Any] = {}
         self._lock = threading.Lock()
+        # Head features by (model, adapter, settings, chat): the judge reads the original answer once per
+        # revision, and a resumed thread re-runs its node. ~6 KB a row; least recently used go first.
+        self._feature_cache: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self._feature_cache_size = feature_cache
+        self.feature_cache_hits = 0
 
     def loaded(self, config: ModelConfig) -> tuple[LoadedModel, DynamicBatcher]:
         device = pick_device(config.device)
@@ -75,15 +81,35 @@ class Runtime:
 
     def head_features(self, handle: ModelHandle, chats: Sequence[Chat], layers: Sequence[int], pooling: str,
                       encoder: str | None = None) -> Any:
-        """What a classifier head reads: hidden states, plus the sentence embedding when it uses one."""
+        """What a classifier head reads: hidden states, plus the sentence embedding when it uses one.
+
+        Rows computed before (same model, adapter, settings and chat) come from the feature cache.
+        """
         import numpy as np
 
-        hidden = handle.features(chats, layers, pooling)
-        if encoder is None:
-            return hidden
-        from oversight.runtime.encoder import chat_text
+        setting = (id(handle.loaded), handle.adapter, handle.max_context, tuple(layers), pooling, encoder)
+        keys = [(*setting, ops.chat_key(c)) for c in chats]
+        with self._lock:
+            found = {k: self._feature_cache[k] for k in keys if k in self._feature_cache}
+            for k in found:
+                self._feature_cache.move_to_end(k)
+            self.feature_cache_hits += sum(1 for k in keys if k in found)
+        todo = {k: c for k, c in zip(keys, chats, strict=True) if k not in found}
+        if todo:
+            fresh = handle.features(list(todo.values()), layers, pooling)
+            if encoder is not None:
+                from oversight.runtime.encoder import chat_text
 
-        return np.concatenate([hidden, self.encoder(encoder).embed([chat_text(c) for c in chats])], axis=1)
+                embedded = self.encoder(encoder).embed([chat_text(c) for c in todo.values()])
+                fresh = np.concatenate([fresh, embedded], axis=1)
+            found.update(zip(todo, fresh, strict=True))
+            with self._lock:
+                self._feature_cache.update((k, found[k]) for k in todo)
+                while len(self._feature_cache) > self._feature_cache_size:
+                    self._feature_cache.popitem(last=False)
+        if not keys:
+            return handle.features([], layers, pooling)
+        return np.stack([found[k] for k in keys])
 
     def handle(self, config: ModelConfig, adapter: str | Path | None = None) -> ModelHandle:
         loaded, batcher = self.loaded(config)
@@ -100,8 +126,15 @@ class Runtime:
                 d = decoder.stats
                 parts.append(f"{d.steps} decode steps (mean {d.mean_rows:.1f} rows), {d.admitted} prefills "
                              f"({d.prefill_tokens} tokens, {d.prefill_s:.1f} s)")
+            f = loaded.feature_stats
+            if f.rows:
+                parts.append(f"{f.rows} feature rows ({f.tokens} tokens run, {f.saved} spared by shared prefixes)")
             seconds = ", ".join(f"{op} {s:.1f} s" for op, s in sorted(stats.seconds.items()))
             lines.append(f"{loaded.config.source}: {'; '.join(parts)}; worker time: {seconds or 'none'}")
+        for name, enc in self._encoders.items():
+            lines.append(f"encoder {name}: {enc.texts} texts in {enc.seconds:.1f} s (in the callers' threads)")
+        if self.feature_cache_hits:
+            lines.append(f"feature cache: {self.feature_cache_hits} rows reused")
         return "\n".join(lines)
 
     @property
@@ -122,8 +155,10 @@ def _execute(loaded: LoadedModel, group: Hashable, items: list[Any]) -> list[Any
     if op == "score":
         return ops.score_options(loaded, adapter, items, settings, limit)
     if op == "features":
+        from oversight.runtime.features import features
+
         layers, pooling = settings
-        return list(ops.features(loaded, adapter, items, layers, pooling, limit))
+        return list(features(loaded, adapter, items, layers, pooling, limit))
     raise ValueError(f"unknown operation {op!r}")
 
 

@@ -22,6 +22,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from oversight.errors import OversightError
+from oversight.roles import RoleConfig
 
 HEAD_FORMAT = 1
 
@@ -52,8 +53,34 @@ class HeadSpec(BaseModel):
     encoder: str | None = Field(default=None, description="sentence encoder appended to the hidden states")
     feature_dtype: str = Field(description="dtype the model ran in when features were taken")
     outputs: dict[str, HeadOutput]
+    templates: dict[str, str] = Field(default_factory=dict, description=(
+        "prompt templates the features were read through, by key; '_system' is the system prompt"))
     calibration: str = Field(default="", description="how probabilities were calibrated, in words")
     metrics: dict[str, Any] = Field(default_factory=dict)
+
+
+    def mismatch(self, role: RoleConfig) -> str | None:
+        """Why features built from this role config would differ from the ones the head learned, or None."""
+        if not self.templates:
+            return "it records no prompt templates (trained by an older version)"
+        for key, text in self.templates.items():
+            current = (role.system_prompt or "") if key == SYSTEM_KEY else role.prompts.get(key)
+            if current != text:
+                what = "system prompt" if key == SYSTEM_KEY else f"prompt template {key!r}"
+                return f"its {what} differs from the roles file's"
+        wanted = role.features
+        if (tuple(wanted.layers), wanted.pooling, wanted.encoder) != (tuple(self.layers), self.pooling, self.encoder):
+            return (f"it reads layers {list(self.layers)} ({self.pooling}, encoder {self.encoder}), the roles file "
+                    f"asks for {list(wanted.layers)} ({wanted.pooling}, encoder {wanted.encoder})")
+        return None
+
+
+SYSTEM_KEY = "_system"
+
+
+def head_templates(role: RoleConfig, keys: set[str]) -> dict[str, str]:
+    """What `HeadSpec.templates` records for a head trained through these templates of `role`."""
+    return {**{key: role.prompts[key] for key in sorted(keys)}, SYSTEM_KEY: role.system_prompt or ""}
 
 
 class Head:
@@ -127,21 +154,32 @@ class Head:
 
     @classmethod
     def load(cls, path: Path) -> Head:
-        from pydantic import ValidationError
         from safetensors.numpy import load_file
 
-        path = Path(path)
-        if path.is_dir():
-            path = path / "head.json"
-        if not path.is_file() or not _arrays_path(path).is_file():
-            raise OversightError(f"head not found: {path} (and {_arrays_path(path).name} beside it)")
-        try:
-            spec = HeadSpec.model_validate(json.loads(path.read_text(encoding="utf-8")))
-        except (json.JSONDecodeError, ValidationError) as exc:
-            raise OversightError(f"{path}: not a valid head file ({str(exc).splitlines()[0]})") from None
-        if spec.format != HEAD_FORMAT:
-            raise OversightError(f"{path}: head format {spec.format} is not supported (expected {HEAD_FORMAT})")
+        path = _spec_path(path)
+        spec = read_head_spec(path)
         return cls(spec, load_file(str(_arrays_path(path))))
+
+
+def read_head_spec(path: Path) -> HeadSpec:
+    """A head's spec alone (no arrays), validated; a missing or broken file is a one-line error."""
+    from pydantic import ValidationError
+
+    path = _spec_path(path)
+    if not path.is_file() or not _arrays_path(path).is_file():
+        raise OversightError(f"head not found: {path} (and {_arrays_path(path).name} beside it)")
+    try:
+        spec = HeadSpec.model_validate(json.loads(path.read_text(encoding="utf-8")))
+    except (json.JSONDecodeError, ValidationError) as exc:
+        raise OversightError(f"{path}: not a valid head file ({str(exc).splitlines()[0]})") from None
+    if spec.format != HEAD_FORMAT:
+        raise OversightError(f"{path}: head format {spec.format} is not supported (expected {HEAD_FORMAT})")
+    return spec
+
+
+def _spec_path(path: Path) -> Path:
+    path = Path(path)
+    return path / "head.json" if path.is_dir() else path
 
 
 def _arrays_path(path: Path) -> Path:

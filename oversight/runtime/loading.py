@@ -74,6 +74,15 @@ def load_base(config: ModelConfig, models_dir: Path, *, dtype: Any = None, devic
 
 
 @dataclass
+class FeatureStats:
+    """What feature passes computed (runtime/features.py); the runtime's report prints it."""
+
+    rows: int = 0             # rows asked for
+    tokens: int = 0           # token positions run through the model, padding included
+    saved: int = 0            # token positions shared prefixes and duplicate rows did not run again
+
+
+@dataclass
 class LoadedModel:
     """One base model in memory, plus the adapters loaded into it by name."""
 
@@ -85,6 +94,7 @@ class LoadedModel:
     vllm: Any = None  # a VllmGenerator when the model's backend is vllm (generation only)
     lock: threading.Lock = field(default_factory=threading.Lock)
     row_adapters: RowAdapters = field(default_factory=RowAdapters)  # per-row adapters in one pass
+    feature_stats: FeatureStats = field(default_factory=lambda: FeatureStats())
 
     @property
     def hidden_size(self) -> int:

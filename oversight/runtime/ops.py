@@ -1,4 +1,4 @@
-"""The three batched operations on one loaded model: generate, score options, features.
+"""Batched operations on one loaded model: generate and score options (features: features.py).
 
 Each takes a list of chats that share one adapter and runs a single padded batch
 (left padding plus attention masks, so batched greedy output equals unbatched).
@@ -62,6 +62,11 @@ def per_row(loaded: LoadedModel, adapters: Sequence[str | None]) -> Iterator[Any
         return
     with loaded.row_adapters.use(adapters):
         yield model.get_base_model()
+
+
+def chat_key(chat: Chat) -> str:
+    """A chat as one string: equal chats, equal keys (for caches and de-duplication)."""
+    return "\x1e".join(f"{m['role']}\x1f{m['content']}" for m in chat)
 
 
 def render(loaded: LoadedModel, chats: Sequence[Chat]) -> list[str]:
@@ -207,68 +212,3 @@ def _sequence_logprobs(loaded: LoadedModel, model: Any, texts: Sequence[str], op
         positions = torch.arange(logp.shape[1] - m - 1, logp.shape[1] - 1)
         scores[row] = logp[row, positions, torch.tensor(ids)].sum()
     return scores.view(n, k)
-
-
-def features(loaded: LoadedModel, adapter: str | None, chats: Sequence[Chat], layers: Sequence[int],
-             pooling: str, limit: int | None = None) -> Any:
-    """Hidden states of the chosen layers, last token or mean-pooled, concatenated: [n, hidden*len(layers)].
-
-    Chats of similar length run together (`length_buckets`); each row's result does not depend on
-    the others in its batch.
-    """
-    import torch
-
-    rows, _ = tokenize(loaded, render(loaded, chats), limit)
-    out: list[Any] = [None] * len(rows)
-    for bucket in length_buckets([len(r) for r in rows]):
-        batch = pad_left(loaded, [rows[i] for i in bucket])
-        with torch.inference_mode(), per_row(loaded, [adapter] * len(bucket)) as model:
-            # the transformer body only: the vocabulary projection is not needed for features
-            hidden = hidden_states(getattr(model, model.base_model_prefix, model), batch, layers)
-        mask = batch["attention_mask"].unsqueeze(-1).float()
-        parts = []
-        for layer in layers:
-            h = hidden[layer].float()
-            parts.append(h[:, -1, :] if pooling == "last" else (h * mask).sum(1) / mask.sum(1))
-        for i, row in zip(bucket, torch.cat(parts, dim=-1).cpu().numpy(), strict=True):
-            out[i] = row
-    import numpy as np
-
-    return np.stack(out)
-
-
-class _DeepEnough(Exception):
-    """Raised by a forward hook once the deepest wanted layer has run."""
-
-
-def hidden_states(body: Any, batch: dict[str, Any], layers: Sequence[int]) -> dict[int, Any]:
-    """The wanted entries of `output_hidden_states` (negative indices allowed), computing no deeper than needed.
-
-    Entry i > 0 is the output of decoder layer i-1, so a forward hook catches it and stops the pass there:
-    heads reading layer -8 of 30 skip the top 7 layers. Entry 0 (embeddings) and the last entry (after the
-    final norm) need the full pass.
-    """
-    blocks = getattr(body, "layers", None)
-    count = len(blocks) + 1 if blocks is not None else 0
-    wanted = {layer: layer % count for layer in layers} if count else {}
-    if not wanted or any(a in (0, count - 1) for a in wanted.values()):
-        states = body(**batch, output_hidden_states=True, use_cache=False).hidden_states
-        return {layer: states[layer] for layer in layers}
-    deepest, caught = max(wanted.values()), {}
-
-    def catch(index: int) -> Any:
-        def hook(_module: Any, _args: Any, output: Any) -> None:
-            caught[index] = output[0] if isinstance(output, tuple) else output
-            if index == deepest:
-                raise _DeepEnough
-        return hook
-
-    handles = [blocks[a - 1].register_forward_hook(catch(a)) for a in set(wanted.values())]
-    try:
-        body(**batch, use_cache=False)
-    except _DeepEnough:
-        pass
-    finally:
-        for handle in handles:
-            handle.remove()
-    return {layer: caught[a] for layer, a in wanted.items()}

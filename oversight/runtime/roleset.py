@@ -53,6 +53,9 @@ class RoleSet:
                 self._check_head(role, self._heads[role])
 
     def _check_head(self, role: str, head: Head) -> None:
+        why = head.spec.mismatch(self.roles_file.roles[role])  # type: ignore[index]
+        if why:
+            log.warning("%s head may not fit this roles file: %s (retrain with `train --role %s`)", role, why, role)
         loaded, _ = self.runtime.loaded(self.roles_file.model_for(role))
         dtype = str(next(loaded.model.parameters()).dtype).removeprefix("torch.")
         if head.spec.feature_dtype != dtype:

@@ -60,11 +60,31 @@ def _active_adapter(store: Any, role: str) -> Path | None:
     return VersionManifest.read(Path(record.path)).adapter_path(Path(record.path))
 
 
-def missing_roles(store: Any, roles_file: RolesFile) -> list[str]:
-    """Trainable roles that want `trained` and have no active version, in training order."""
+def roles_to_train(store: Any, roles_file: RolesFile) -> dict[str, str]:
+    """Trainable roles that want `trained` but have no usable active version, with why, in training order.
+
+    A head learned the features of one prompt layout; when the roles file changes a template, the
+    system prompt or the feature layers, the active head no longer fits and is trained again.
+    """
     from oversight.store import active_version
 
-    return [r for r in TRAIN_ORDER if wants_training(roles_file, r) and active_version(store, r) is None]
+    todo: dict[str, str] = {}
+    for role in TRAIN_ORDER:
+        if not wants_training(roles_file, role):
+            continue
+        record = active_version(store, role)
+        if record is None:
+            todo[role] = "no trained version yet"
+            continue
+        cfg = roles_file.roles[role]  # type: ignore[index]
+        head = VersionManifest.read(Path(record.path)).head_path(Path(record.path))
+        if cfg.head == TRAINED and head is not None:
+            from oversight.runtime.heads import read_head_spec
+
+            why = read_head_spec(head).mismatch(cfg)
+            if why:
+                todo[role] = f"the active head (version {record.id}) no longer fits: {why}"
+    return todo
 
 
 def ensure_trained(settings: Settings, store: Any, roles_file: RolesFile, constitution: Constitution,
@@ -72,12 +92,12 @@ def ensure_trained(settings: Settings, store: Any, roles_file: RolesFile, consti
                    runtime: Any = None, overrides: dict[str, list[str]] | None = None
                    ) -> dict[RoleName, RoleVersion]:
     """Train missing roles once (under a file lock, so parallel runs train once), then resolve all."""
-    todo = missing_roles(store, roles_file)
+    todo = roles_to_train(store, roles_file)
     if todo:
         settings.ensure_home()
         with open(settings.home / ".bootstrap.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            todo = missing_roles(store, roles_file)  # another process may have finished meanwhile
+            todo = roles_to_train(store, roles_file)  # another process may have finished meanwhile
             if todo:
                 _train_all(settings, store, roles_file, constitution, todo, progress, log, runtime, overrides or {})
     base = roles_file.roles["base"]
@@ -90,15 +110,21 @@ def ensure_trained(settings: Settings, store: Any, roles_file: RolesFile, consti
     return resolve_versions(store, roles_file)
 
 
-def _train_all(settings: Settings, store: Any, roles_file: RolesFile, constitution: Constitution, todo: list[str],
-               progress: bool, log: Callable[[str], None], runtime: Any, overrides: dict[str, list[str]]) -> None:
+def _train_all(settings: Settings, store: Any, roles_file: RolesFile, constitution: Constitution,
+               todo: dict[str, str], progress: bool, log: Callable[[str], None], runtime: Any,
+               overrides: dict[str, list[str]]) -> None:
     from tqdm.auto import tqdm
 
     from oversight.train.jobs import train_role
 
-    log(f"First run: teaching the oversight roles ({', '.join(todo)}) from the constitution's written "
-        f"demonstrations, because a small model cannot judge zero-shot. This happens once (a few minutes "
-        f"on CPU); later runs reuse the results from {settings.adapters_dir}.")
+    fresh = [r for r, why in todo.items() if why == "no trained version yet"]
+    if fresh:
+        log(f"First run: teaching the oversight roles ({', '.join(fresh)}) from the constitution's written "
+            f"demonstrations, because a small model cannot judge zero-shot. This happens once (a few minutes "
+            f"on CPU); later runs reuse the results from {settings.adapters_dir}.")
+    for role, why in todo.items():
+        if role not in fresh:
+            log(f"{role}: training again: {why}.")
     own_runtime = runtime is None
     if own_runtime:
         from oversight.runtime import Runtime

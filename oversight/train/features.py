@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from oversight.runtime.ops import Chat
+from oversight.runtime.ops import Chat, chat_key
 
 
 def extract_features(runtime: Any, handle: Any, chats: Sequence[Chat], layers: Sequence[int], pooling: str,
@@ -20,7 +20,7 @@ def extract_features(runtime: Any, handle: Any, chats: Sequence[Chat], layers: S
     if not chats:
         return np.zeros((0, 0), dtype=np.float32)
     unique: dict[str, int] = {}
-    keys = [_key(c) for c in chats]
+    keys = [chat_key(c) for c in chats]
     for k in keys:
         unique.setdefault(k, len(unique))
     firsts: dict[int, Chat] = {}
@@ -37,7 +37,3 @@ def extract_features(runtime: Any, handle: Any, chats: Sequence[Chat], layers: S
         if progress is not None:
             progress.update(sum(copies[i] for i in chunk))
     return np.stack([rows[unique[k]] for k in keys])
-
-
-def _key(chat: Chat) -> str:
-    return "\x1e".join(f"{m['role']}\x1f{m['content']}" for m in chat)

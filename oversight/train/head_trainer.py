@@ -19,7 +19,7 @@ import numpy as np
 from oversight.constitution import Constitution
 from oversight.eval.metrics import binary_report
 from oversight.roles import RolesFile
-from oversight.runtime.heads import Head, HeadOutput, HeadSpec
+from oversight.runtime.heads import Head, HeadOutput, HeadSpec, head_templates
 from oversight.runtime.ops import Chat
 from oversight.runtime.prompts import PromptBook
 from oversight.train.features import extract_features
@@ -103,6 +103,7 @@ def train_head(recipe: HeadRecipe, runtime: Any, roles_file: RolesFile, constitu
     dtype = str(pick_dtype(model_cfg.dtype, pick_device(model_cfg.device))).removeprefix("torch.")
     spec = HeadSpec(role=role, base_model=model_cfg.hub_id, layers=features_cfg.layers,
                     pooling=features_cfg.pooling, encoder=features_cfg.encoder, feature_dtype=dtype, outputs=outputs,
+                    templates=head_templates(roles_file.roles[role], {t.template for t in tasks}),
                     calibration=("Platt scaling (temperature for multiclass) fitted on out-of-fold scores of the "
                                  f"train split ({recipe.folds}-fold cross-fitting); held-out split untouched"
                                  if common["calibrate"] else "none"))
