@@ -76,6 +76,9 @@ class FeatureConfig(BaseModel):
     pooling: Literal["last", "mean"] = "last"
     encoder: Literal["all-minilm-l6-v2"] | None = Field(
         default=None, description="a sentence encoder whose embedding is appended to the hidden states")
+    encoder_input: str | None = Field(
+        default=None, description=("prompts key whose text the encoder reads instead of the whole chat; the "
+                                   "critic's checks of one answer then share one embedding"))
 
 
 class RoleConfig(BaseModel):

@@ -9,7 +9,8 @@ run one prompt alone) and has its own feature cache. It takes an evenly spaced
 subset of the same prompts (samples/bench_prompts.jsonl mixes everyday,
 sensitive-but-benign, harmful and jailbreak prompts).
 
-    .venv/bin/python scripts/bench_graph.py --n 32 --naive-n 8
+    .venv/bin/python scripts/bench_graph.py              # 64 prompts, naive loop on all of them
+    .venv/bin/python scripts/bench_graph.py --naive-n 16 # quicker: 16 evenly spaced ones
 """
 
 from __future__ import annotations
@@ -25,13 +26,14 @@ PROJECT = Path(__file__).resolve().parent.parent
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=32, help="prompts per side (default 32)")
+    parser.add_argument("--n", type=int, default=64, help="prompts through the graph (default 64)")
     parser.add_argument("--spec", default="default")
     parser.add_argument("--input", default=str(PROJECT / "samples" / "bench_prompts.jsonl"),
                         help="distinct prompts (JSONL or text); --n above their number repeats them")
-    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--concurrency", type=int, help="prompts in flight at once (default: all of them)")
     parser.add_argument("--set", action="append", default=[], help="roles override key=value")
-    parser.add_argument("--naive-n", type=int, help="prompts for the naive loop (default: --n)")
+    parser.add_argument("--naive-n", type=int,
+                        help="an evenly spaced subset of K prompts for the naive loop (default: all --n of them)")
     parser.add_argument("--no-continuous", action="store_true",
                         help="plain batched generate instead of continuous batching (for comparison)")
     parser.add_argument("--naive-runtime", choices=("plain", "shared"), default="plain",
@@ -65,13 +67,15 @@ def main() -> int:
     roles, versions, runtime = _roles(base, roles_file, constitution, not args.no_continuous)
     store = Store.open(settings)
     naive_runtime = None
+    concurrency = args.concurrency or args.n
     try:
         _warm(roles)
+        runtime.reset_stats()  # the report describes the graph run only, not the warm-up or a bootstrap
         ctx = GraphContext(roles=roles, constitution=constitution, spec=spec, store=store,
                            run_id="bench-graph", versions=versions)
         with open_checkpointer(settings) as saver:
             graph = compile_spec(spec, checkpointer=saver)
-            concurrent = run_prompts(graph, ctx, prompts, concurrency=args.concurrency, progress=True)
+            concurrent = run_prompts(graph, ctx, prompts, concurrency=concurrency, progress=True)
         batching = runtime.batching_report()
         naive_roles = roles
         if args.naive_runtime == "plain":
@@ -88,7 +92,7 @@ def main() -> int:
     routes = {r: concurrent.count(r) for r in ("accepted", "revised", "escalated", "refused", "blocked", "error")}
     naive_routes = {r: naive.count(r) for r in routes}
     print(f"roles: {versions.get('roles', 'trained')}; spec {spec.name}; {len(prompts)} prompts "
-          f"({len(set(p.text for p in prompts))} distinct, concurrency {args.concurrency}); naive loop "
+          f"({len(set(p.text for p in prompts))} distinct, concurrency {concurrency}); naive loop "
           f"{len(naive_prompts)} of them, evenly spaced, on a {args.naive_runtime} runtime")
     print(f"routes (graph): {routes}")
     print(f"routes (naive): {naive_routes}")

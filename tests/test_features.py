@@ -78,3 +78,20 @@ def test_shared_prefix_features_equal_each_chat_alone(runtime: Runtime, embedded
     assert shared.shape == (len(chats), 2 * loaded.hidden_size)
     np.testing.assert_allclose(shared, alone, rtol=1e-4, atol=1e-4)
     assert np.array_equal(shared[1], shared[-1])
+
+
+@pytest.mark.model
+def test_sentence_embeddings_run_on_the_worker_deduplicated_and_in_order(runtime: Runtime,
+                                                                         embedded_fp32: ModelConfig) -> None:
+    encoder = runtime.encoder("all-minilm-l6-v2")
+    texts = ["How do I bake bread?", "A much longer text about the history of bread, flour, yeast and ovens.",
+             "How do I bake bread?"]
+    before = encoder.texts
+    direct = encoder.embed(texts)
+    assert encoder.texts - before == 2  # the repeated text was embedded once
+    np.testing.assert_array_equal(direct[0], direct[2])
+    alone = np.concatenate([encoder.embed([t]) for t in texts])
+    np.testing.assert_allclose(direct, alone, atol=1e-5)  # sorting by length into batches changes nothing
+    via_worker = runtime.handle(embedded_fp32).embed(texts, "all-minilm-l6-v2")
+    np.testing.assert_allclose(via_worker, direct, atol=1e-6)
+    assert np.allclose(np.linalg.norm(direct, axis=1), 1, atol=1e-5)

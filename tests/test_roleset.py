@@ -93,7 +93,6 @@ def test_critic_checks_sharing_one_prefix_score_as_each_check_alone(trained_home
                                                                     trained_versions: dict[str, Any],
                                                                     runtime: Any) -> None:
     """In the graph's dtype (bf16 here) the shared-prefix pass moves the calibrated probabilities very little."""
-    from oversight.runtime.encoder import chat_text
     from oversight.runtime.features import features, prefix_groups
     from oversight.runtime.ops import render, tokenize
 
@@ -105,7 +104,9 @@ def test_critic_checks_sharing_one_prefix_score_as_each_check_alone(trained_home
     chats = [roles.book.critic_verdict(p, prompt, answer) for p in constitution.principles]
     groups = prefix_groups(tokenize(loaded, render(loaded, chats))[0])
     assert len(groups) == 1 and groups[0].shared > 0  # the template puts request and response first
-    embedded = runtime.encoder(head.spec.encoder).embed([chat_text(c) for c in chats])
+    assert head.spec.encoder_input == "exchange"  # the encoder reads request and response, once per answer
+    embedded = runtime.encoder(head.spec.encoder).embed(
+        [roles.book.text("critic", "exchange", prompt=prompt, response=answer)] * len(chats))
     shared = features(loaded, None, chats, head.spec.layers, head.spec.pooling)
     alone = np.concatenate([features(loaded, None, [c], head.spec.layers, head.spec.pooling, share_prefixes=False)
                             for c in chats])

@@ -171,7 +171,9 @@ def test_a_head_read_through_another_template_is_trained_again(settings: Setting
     head.spec.role, head.spec.layers = "critic", critic.features.layers
     head.spec.pooling, head.spec.encoder = critic.features.pooling, critic.features.encoder
     assert "no prompt templates" in (head.spec.mismatch(critic) or "")  # heads saved before templates were recorded
-    head.spec.templates = head_templates(critic, {"verdict"})
+    head.spec.templates = head_templates(critic, {"verdict", "exchange"})
+    assert head.spec.mismatch(critic) == "its encoder read the whole chat, the roles file asks for exchange"
+    head.spec.encoder_input = critic.features.encoder_input
     assert head.spec.mismatch(critic) is None
     folder = tmp_path / "critic-v1"
     head.save(folder / "head.json")

@@ -58,21 +58,29 @@ class SentenceEncoder:
         return int(self.model.config.hidden_size)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """One row per text; identical texts (a critic's checks of one answer, say) are embedded once."""
         import torch
 
-        out: list[Any] = []
+        distinct = list(dict.fromkeys(texts))
+        if len(distinct) < len(texts):
+            rows = dict(zip(distinct, self.embed(distinct), strict=True))
+            return np.stack([rows[t] for t in texts])
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths pad less
+        out: list[Any] = [None] * len(texts)
         with self._lock, torch.inference_mode():
             started = time.perf_counter()
-            for start in range(0, len(texts), self.batch_size):
-                batch = self.tokenizer(list(texts[start:start + self.batch_size]), padding=True, truncation=True,
+            for start in range(0, len(order), self.batch_size):
+                chunk = order[start:start + self.batch_size]
+                batch = self.tokenizer([texts[i] for i in chunk], padding=True, truncation=True,
                                        max_length=256, return_tensors="pt").to(self.device)
                 hidden = self.model(**batch).last_hidden_state
                 mask = batch["attention_mask"].unsqueeze(-1).float()
-                pooled = (hidden * mask).sum(1) / mask.sum(1)
-                out.append(torch.nn.functional.normalize(pooled, dim=-1).cpu().numpy())
+                pooled = torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1)
+                for i, row in zip(chunk, pooled.cpu().numpy(), strict=True):
+                    out[i] = row
             self.texts += len(texts)
             self.seconds += time.perf_counter() - started
-        return np.concatenate(out) if out else np.zeros((0, self.dim), dtype=np.float32)
+        return np.stack(out) if out else np.zeros((0, self.dim), dtype=np.float32)
 
 
 def chat_text(chat: Sequence[dict[str, str]]) -> str:

@@ -51,6 +51,7 @@ class HeadSpec(BaseModel):
     layers: tuple[int, ...]
     pooling: Literal["last", "mean"]
     encoder: str | None = Field(default=None, description="sentence encoder appended to the hidden states")
+    encoder_input: str | None = Field(default=None, description="prompts key the encoder read (None: the chat)")
     feature_dtype: str = Field(description="dtype the model ran in when features were taken")
     outputs: dict[str, HeadOutput]
     templates: dict[str, str] = Field(default_factory=dict, description=(
@@ -72,6 +73,9 @@ class HeadSpec(BaseModel):
         if (tuple(wanted.layers), wanted.pooling, wanted.encoder) != (tuple(self.layers), self.pooling, self.encoder):
             return (f"it reads layers {list(self.layers)} ({self.pooling}, encoder {self.encoder}), the roles file "
                     f"asks for {list(wanted.layers)} ({wanted.pooling}, encoder {wanted.encoder})")
+        if wanted.encoder_input != self.encoder_input:
+            return (f"its encoder read {self.encoder_input or 'the whole chat'}, the roles file asks for "
+                    f"{wanted.encoder_input or 'the whole chat'}")
         return None
 
 

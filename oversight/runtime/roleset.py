@@ -72,11 +72,14 @@ class RoleSet:
     def head(self, role: str) -> Head | None:
         return self._heads.get(role)
 
-    def _features(self, role: str, chats: list[Any]) -> np.ndarray:
+    def _features(self, role: str, chats: list[Any], fields: list[dict[str, str]]) -> np.ndarray:
+        """Head features of `chats`; `fields` are each chat's template fields, for the encoder's own input."""
         head = self._heads[role]
         assert head is not None
+        key = head.spec.encoder_input
+        texts = [self.book.text(role, key, **f) for f in fields] if key and head.spec.encoder else None
         return self.runtime.head_features(self._bare[role], chats, head.spec.layers, head.spec.pooling,
-                                          head.spec.encoder)
+                                          head.spec.encoder, texts)
 
     # --- base -------------------------------------------------------------------------------
     def answer(self, prompt: str) -> tuple[str, list[str]]:
@@ -96,10 +99,11 @@ class RoleSet:
         head = self._heads["safety"]
         if head is None:
             return self._zero_shot_safety(prompt, response)
-        chats = [self.book.safety_input(prompt)]
+        chats, fields = [self.book.safety_input(prompt)], [{"prompt": prompt}]
         if response is not None:
             chats.append(self.book.safety_exchange(prompt, response))
-        feats = self._features("safety", chats)
+            fields.append({"prompt": prompt, "response": response})
+        feats = self._features("safety", chats, fields)
         request = feats[:1]
         outputs = head.spec.outputs
         return SafetyVerdict(
@@ -135,7 +139,8 @@ class RoleSet:
         if head is None:
             probs = [s["Yes"] for s in self._tuned["critic"].score_options(chats, YES_NO)]
         else:
-            probs = head.binary("violation", self._features("critic", chats)).tolist()
+            fields = [{"prompt": prompt, "response": response}] * len(chats)
+            probs = head.binary("violation", self._features("critic", chats, fields)).tolist()
         return [PrincipleVerdict(principle_id=p.id, violation_prob=float(v))
                 for p, v in zip(principles, probs, strict=True)]
 
@@ -167,7 +172,8 @@ class RoleSet:
             ba = [s["A"] for s in scores[len(principles):]]  # b was shown as A
         else:
             chats = [self.book.judge_single(p, prompt, text) for p in principles for text in (a, b)]
-            feats = self._features("judge", chats)
+            feats = self._features("judge", chats, [{"prompt": prompt, "response": text}
+                                                     for _ in principles for text in (a, b)])
             fa, fb = feats[0::2], feats[1::2]
             ab = head.pairwise("preference", fa, fb).tolist()          # a shown first
             ba = (1.0 - head.pairwise("preference", fb, fa)).tolist()  # b shown first

@@ -43,6 +43,7 @@ class _Task:
     y_train: list[Any] = field(default_factory=list)
     y_heldout: list[Any] = field(default_factory=list)
     classes: tuple[str, ...] = ()
+    fields: dict[int, dict[str, str]] = field(default_factory=dict)  # id(chat) -> its template fields
 
 
 @dataclass
@@ -68,9 +69,15 @@ def train_head(recipe: HeadRecipe, runtime: Any, roles_file: RolesFile, constitu
     chats = _all_chats(tasks)
     log(f"{role}: reading hidden states of {len(chats)} chats (layers {list(features_cfg.layers)}, "
         f"{features_cfg.pooling} token)")
+    encoder_input = features_cfg.encoder_input if features_cfg.encoder else None
+    encoder_texts = None
+    if encoder_input:
+        fields = {k: v for task in tasks for k, v in task.fields.items()}
+        encoder_texts = [book.text(role, encoder_input, **fields[id(c)]) for c in chats]
     with tqdm(total=len(chats), desc=f"{role} features", unit="chat", disable=not progress, leave=False) as bar:
         matrix = extract_features(runtime, handle, chats, features_cfg.layers, features_cfg.pooling,
-                                  encoder=features_cfg.encoder, batch_size=recipe.batch_size, progress=bar)
+                                  encoder=features_cfg.encoder, encoder_texts=encoder_texts,
+                                  batch_size=recipe.batch_size, progress=bar)
     lookup = {id(c): i for i, c in enumerate(chats)}
     scaler = Standardiser.fit(matrix[[lookup[id(c)] for c in _train_chats(tasks)]])
     z = scaler(matrix)
@@ -102,8 +109,10 @@ def train_head(recipe: HeadRecipe, runtime: Any, roles_file: RolesFile, constitu
     loaded, _ = runtime.loaded(model_cfg)
     dtype = str(pick_dtype(model_cfg.dtype, pick_device(model_cfg.device))).removeprefix("torch.")
     spec = HeadSpec(role=role, base_model=model_cfg.hub_id, layers=features_cfg.layers,
-                    pooling=features_cfg.pooling, encoder=features_cfg.encoder, feature_dtype=dtype, outputs=outputs,
-                    templates=head_templates(roles_file.roles[role], {t.template for t in tasks}),
+                    pooling=features_cfg.pooling, encoder=features_cfg.encoder, encoder_input=encoder_input,
+                    feature_dtype=dtype, outputs=outputs,
+                    templates=head_templates(roles_file.roles[role], {t.template for t in tasks} | (
+                        {encoder_input} if encoder_input else set())),
                     calibration=("Platt scaling (temperature for multiclass) fitted on out-of-fold scores of the "
                                  f"train split ({recipe.folds}-fold cross-fitting); held-out split untouched"
                                  if common["calibrate"] else "none"))
@@ -182,15 +191,16 @@ def _safety_tasks(recipe: HeadRecipe, book: PromptBook, constitution: Constituti
         for item in _limit(material.split(split), recipe):  # type: ignore[arg-type]
             assert isinstance(item, SafetyLabel)
             if item.response is not None:
-                _add(response, split, book.safety_exchange(item.prompt, item.response), int(item.harmful))
+                _add(response, split, book.safety_exchange(item.prompt, item.response), int(item.harmful),
+                     {"prompt": item.prompt, "response": item.response})
                 continue
-            chat = book.safety_input(item.prompt)
-            _add(harmful, split, chat, int(item.harmful))
-            _add(jailbreak, split, chat, int(item.jailbreak))
+            chat, asked = book.safety_input(item.prompt), {"prompt": item.prompt}
+            _add(harmful, split, chat, int(item.harmful), asked)
+            _add(jailbreak, split, chat, int(item.jailbreak), asked)
             if item.harmful and item.category:
-                _add(category, split, chat, item.category)
+                _add(category, split, chat, item.category, asked)
             if item.jailbreak and item.attack:
-                _add(attack, split, chat, item.attack)
+                _add(attack, split, chat, item.attack, asked)
     if recipe.extra_response_material:
         demos = load_material(constitution, "critique_revision")
         for split in ("train", "heldout"):
@@ -198,7 +208,8 @@ def _safety_tasks(recipe: HeadRecipe, book: PromptBook, constitution: Constituti
                 assert isinstance(demo, CritiqueDemo)
                 principle = constitution.principle(demo.principle)
                 label = int(demo.violates and principle.category in HARM_CATEGORIES)
-                _add(response, split, book.safety_exchange(demo.prompt, demo.response), label)
+                _add(response, split, book.safety_exchange(demo.prompt, demo.response), label,
+                     {"prompt": demo.prompt, "response": demo.response})
     tasks = [harmful, jailbreak, response]
     tasks += [t for t in (category, attack) if len(set(t.y_train)) >= 2]
     return tasks
@@ -212,7 +223,8 @@ def _critic_tasks(recipe: HeadRecipe, book: PromptBook, constitution: Constituti
         for demo in _limit(material.split(split), recipe):  # type: ignore[arg-type]
             assert isinstance(demo, CritiqueDemo)
             principle = constitution.principle(demo.principle)
-            _add(task, split, book.critic_verdict(principle, demo.prompt, demo.response), int(demo.violates))
+            _add(task, split, book.critic_verdict(principle, demo.prompt, demo.response), int(demo.violates),
+                 {"prompt": demo.prompt, "response": demo.response})
     return [task]
 
 
@@ -226,11 +238,15 @@ def _judge_tasks(recipe: HeadRecipe, book: PromptBook, constitution: Constitutio
             principle = constitution.principle(pair.principle)
             first = book.judge_single(principle, pair.prompt, pair.a)
             second = book.judge_single(principle, pair.prompt, pair.b)
-            _add(task, split, (first, second), int(pair.better == "b"))
+            _add(task, split, (first, second), int(pair.better == "b"),
+                 ({"prompt": pair.prompt, "response": pair.a}, {"prompt": pair.prompt, "response": pair.b}))
     return [task]
 
 
-def _add(task: _Task, split: str, item: Any, label: Any) -> None:
+def _add(task: _Task, split: str, item: Any, label: Any, fields: Any) -> None:
+    """Add a chat (or a pair of chats) with its label; `fields` are its template fields (a pair for a pair)."""
+    for chat, chat_fields in zip(item, fields, strict=True) if isinstance(item, tuple) else [(item, fields)]:
+        task.fields[id(chat)] = chat_fields
     if split == "train":
         task.train.append(item)
         task.y_train.append(label)
