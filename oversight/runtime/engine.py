@@ -129,7 +129,7 @@ class Runtime:
             if decoder is not None:
                 d = decoder.stats
                 parts.append(f"{d.steps} decode steps (mean {d.mean_rows:.1f} rows), {d.admitted} prefills "
-                             f"({d.prefill_tokens} tokens, {d.prefill_s:.1f} s)")
+                             f"({d.prompt_tokens} prompt tokens, {d.prefill_tokens} with padding, {d.prefill_s:.1f} s)")
             f = loaded.feature_stats
             if f.rows:
                 parts.append(f"{f.rows} feature rows ({f.tokens} tokens run, {f.saved} spared by shared prefixes)")
