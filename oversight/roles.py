@@ -80,6 +80,12 @@ class FeatureConfig(BaseModel):
         default=None, description=("prompts key whose text the encoder reads instead of the whole chat; the "
                                    "critic's checks of one answer then share one embedding"))
 
+    @model_validator(mode="after")
+    def _encoder_input_needs_encoder(self) -> FeatureConfig:
+        if self.encoder_input is not None and self.encoder is None:
+            raise ValueError(f"encoder_input {self.encoder_input!r} needs an encoder (encoder is null)")
+        return self
+
 
 class RoleConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)

@@ -95,3 +95,6 @@ def test_sentence_embeddings_run_on_the_worker_deduplicated_and_in_order(runtime
     via_worker = runtime.handle(embedded_fp32).embed(texts, "all-minilm-l6-v2")
     np.testing.assert_allclose(via_worker, direct, atol=1e-6)
     assert np.allclose(np.linalg.norm(direct, axis=1), 1, atol=1e-5)
+    handle = runtime.handle(embedded_fp32)
+    none = runtime.head_features(handle, [], [-8], "last", "all-minilm-l6-v2")
+    assert none.shape == (0, handle.loaded.hidden_size + encoder.dim)  # an empty call keeps every column

@@ -189,3 +189,9 @@ def test_a_head_read_through_another_template_is_trained_again(settings: Setting
                    "from the roles file's")
     deeper = load_roles("default", PROJECT_DIR, ["roles.critic.features.layers=[-4]"])
     assert "the roles file asks for [-4]" in roles_to_train(store, deeper)["critic"]
+
+
+def test_encoder_input_without_an_encoder_is_refused_in_one_line() -> None:
+    """Otherwise the head would record no encoder input and look stale on every run."""
+    with pytest.raises(ConfigError, match=r"encoder_input 'exchange' needs an encoder"):
+        load_roles("default", PROJECT_DIR, ["roles.critic.features.encoder=null"])

@@ -90,6 +90,9 @@ class Runtime:
 
         from oversight.runtime.encoder import chat_text
 
+        if not chats:
+            empty = handle.features([], layers, pooling)
+            return empty if encoder is None else np.concatenate([empty, self.encoder(encoder).embed([])], axis=1)
         if encoder is None:
             texts: list[str | None] = [None] * len(chats)
         else:
@@ -111,8 +114,6 @@ class Runtime:
                 self._feature_cache.update((k, found[k]) for k in todo)
                 while len(self._feature_cache) > self._feature_cache_size:
                     self._feature_cache.popitem(last=False)
-        if not keys:
-            return handle.features([], layers, pooling)
         return np.stack([found[k] for k in keys])
 
     def handle(self, config: ModelConfig, adapter: str | Path | None = None) -> ModelHandle:

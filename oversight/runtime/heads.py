@@ -59,7 +59,6 @@ class HeadSpec(BaseModel):
     calibration: str = Field(default="", description="how probabilities were calibrated, in words")
     metrics: dict[str, Any] = Field(default_factory=dict)
 
-
     def mismatch(self, role: RoleConfig) -> str | None:
         """Why features built from this role config would differ from the ones the head learned, or None."""
         if not self.templates:

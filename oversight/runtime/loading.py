@@ -94,7 +94,7 @@ class LoadedModel:
     vllm: Any = None  # a VllmGenerator when the model's backend is vllm (generation only)
     lock: threading.Lock = field(default_factory=threading.Lock)
     row_adapters: RowAdapters = field(default_factory=RowAdapters)  # per-row adapters in one pass
-    feature_stats: FeatureStats = field(default_factory=lambda: FeatureStats())
+    feature_stats: FeatureStats = field(default_factory=FeatureStats)
 
     @property
     def hidden_size(self) -> int:

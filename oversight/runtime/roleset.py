@@ -77,7 +77,7 @@ class RoleSet:
         head = self._heads[role]
         assert head is not None
         key = head.spec.encoder_input
-        texts = [self.book.text(role, key, **f) for f in fields] if key and head.spec.encoder else None
+        texts = [self.book.text(role, key, **f) for f in fields] if key else None
         return self.runtime.head_features(self._bare[role], chats, head.spec.layers, head.spec.pooling,
                                           head.spec.encoder, texts)
 

@@ -77,8 +77,10 @@ def roles_to_train(store: Any, roles_file: RolesFile) -> dict[str, str]:
             todo[role] = "no trained version yet"
             continue
         cfg = roles_file.roles[role]  # type: ignore[index]
+        if cfg.head != TRAINED:  # only heads go stale; an adapter does not read features
+            continue
         head = VersionManifest.read(Path(record.path)).head_path(Path(record.path))
-        if cfg.head == TRAINED and head is not None:
+        if head is not None:
             from oversight.runtime.heads import read_head_spec
 
             why = read_head_spec(head).mismatch(cfg)

@@ -69,7 +69,7 @@ def train_head(recipe: HeadRecipe, runtime: Any, roles_file: RolesFile, constitu
     chats = _all_chats(tasks)
     log(f"{role}: reading hidden states of {len(chats)} chats (layers {list(features_cfg.layers)}, "
         f"{features_cfg.pooling} token)")
-    encoder_input = features_cfg.encoder_input if features_cfg.encoder else None
+    encoder_input = features_cfg.encoder_input
     encoder_texts = None
     if encoder_input:
         fields = {k: v for task in tasks for k, v in task.fields.items()}
