@@ -27,7 +27,7 @@ run: install
 	$(PY) -m oversight.run graph
 
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q $(if $(CI),--require-postgres,)
 
 bench: install
 	$(PY) scripts/bench_runtime.py

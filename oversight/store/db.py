@@ -91,8 +91,12 @@ class Store:
                     f"cannot open database {self.safe_url}: {exc.orig}".splitlines()[0]) from exc
             raise
 
-    def migrate(self, revision: str = "head") -> None:
-        """Upgrade the schema to `revision`; a no-op where it is there already."""
+    def migrate(self, revision: str = "heads") -> None:
+        """Upgrade the schema to `revision` (every head by default); a no-op where it is there already.
+
+        Revisions after 0002 branch per feature area (registry, review, ...), so
+        "heads" rather than "head": each area's chain is applied independently.
+        """
         from alembic import command
         from alembic.util import CommandError
 
@@ -108,19 +112,19 @@ class Store:
                     f"database {self.safe_url} cannot be migrated to {revision!r}: {exc}; "
                     "it may have been written by a newer Oversight") from exc
 
-    def current_revision(self) -> str | None:
-        """The schema revision stamped in the database; None before any migration."""
+    def current_revisions(self) -> tuple[str, ...]:
+        """The schema revisions stamped in the database, sorted; empty before any migration."""
         from alembic.runtime.migration import MigrationContext
 
         with self.connect() as conn:
-            return MigrationContext.configure(conn).get_current_revision()
+            return tuple(sorted(MigrationContext.configure(conn).get_current_heads()))
 
     @staticmethod
-    def head_revision() -> str | None:
-        """The newest revision this code knows."""
+    def head_revisions() -> tuple[str, ...]:
+        """The newest revision of each branch this code knows, sorted."""
         from alembic.script import ScriptDirectory
 
-        return ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+        return tuple(sorted(ScriptDirectory(str(MIGRATIONS_DIR)).get_heads()))
 
     def dispose(self) -> None:
         """Close pooled connections (tests, and before dropping a schema)."""

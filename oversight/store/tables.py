@@ -31,6 +31,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 ROUTES = ("accepted", "revised", "escalated", "refused", "blocked", "error")
+# production: real traffic; eval / calibration: measurement runs that never reach the review
+# queue nor feed training exports; datagen: constitutional data generation (feeds training).
+RUN_KINDS = ("production", "eval", "calibration", "datagen")
 TRAJECTORY_STATUSES = ("pending_review", "done")
 CANDIDATE_SOURCES = ("base", "reviser", "human")
 PAIR_SOURCES = ("ai", "human")
@@ -92,6 +95,8 @@ class Run(Base):
     constitution_hash: Mapped[str] = mapped_column(String(64))
     roles_json: Mapped[dict[str, Any]] = mapped_column(default=dict)
     status: Mapped[str] = mapped_column(String(20), default="running")
+    kind: Mapped[str] = mapped_column(String(20), default="production", server_default="production",
+                                      index=True)
 
 
 class Trajectory(Base):
@@ -239,3 +244,18 @@ class ModelVersion(Base):
     notes: Mapped[str | None] = mapped_column(Text)
     parent_id: Mapped[int | None] = mapped_column(
         ForeignKey("model_versions.id", ondelete="SET NULL"))
+
+
+class Lease(Base):
+    """A named, expiring claim: one holder at a time, across processes and machines.
+
+    Used for a graph thread (one worker per thread), a run id (one process per run)
+    and the retraining job (one retrain at a time). See `store/leases.py`.
+    """
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(255))
+    acquired_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
