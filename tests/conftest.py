@@ -24,8 +24,12 @@ _USER_SETTINGS = Settings.from_env()
 SHARED_MODELS = _USER_SETTINGS.models_dir
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 # What the first-run bootstrap's result depends on: a change here trains the roles again.
-TRAINED_INPUTS = ("constitutions", "roles", "oversight/train", "oversight/runtime", "oversight/roles.py",
-                  "oversight/constitution.py", "oversight/verdicts.py")
+TRAINED_INPUTS = (
+    "constitutions", "roles/default.yaml", *(f"roles/recipes/{r}.yaml" for r in ("critic", "judge", "reviser", "safety")),
+    *(f"oversight/train/{m}.py" for m in ("bootstrap", "features", "head_config", "head_fit", "head_trainer", "jobs",
+                                          "material", "recipes", "rewrite_checks", "sft_config", "sft_trainer")),
+    *(f"oversight/runtime/{m}.py" for m in ("prompts", "heads", "features", "roleset", "encoder")),
+    "oversight/roles.py", "oversight/constitution.py", "oversight/verdicts.py")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -121,7 +125,7 @@ def _trained_inputs_hash() -> str:
     digest = hashlib.sha256()
     for name in TRAINED_INPUTS:
         root = PROJECT_DIR / name
-        files = sorted(root.rglob("*")) if root.is_dir() else [root]
+        files = sorted(root.rglob("*")) if root.is_dir() else [root] if root.exists() else []
         for f in files:
             if f.is_file() and "__pycache__" not in f.parts:
                 digest.update(str(f.relative_to(PROJECT_DIR)).encode())
