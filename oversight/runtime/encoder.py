@@ -37,6 +37,10 @@ def encoder_folder(name: str) -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / info["folder"]
 
 
+# The encoder's own context; a longer text keeps its first and last halves.
+MAX_TOKENS = 256
+
+
 class SentenceEncoder:
     """Mean-pooled, L2-normalised sentence embeddings; thread-safe, batched per call."""
 
@@ -52,6 +56,11 @@ class SentenceEncoder:
         self._lock = threading.Lock()
         self.texts = 0        # embedded so far, and the seconds it took (for the runtime's report)
         self.seconds = 0.0
+
+    def _batch(self, texts: Sequence[str]) -> Any:
+        """Token ids cut to MAX_TOKENS keeping both ends (as the role model does), padded into one batch."""
+        rows = [_keep_ends(ids, MAX_TOKENS) for ids in self.tokenizer(list(texts), truncation=False)["input_ids"]]
+        return self.tokenizer.pad({"input_ids": rows}, return_tensors="pt")
 
     @property
     def dim(self) -> int:
@@ -71,8 +80,7 @@ class SentenceEncoder:
             started = time.perf_counter()
             for start in range(0, len(order), self.batch_size):
                 chunk = order[start:start + self.batch_size]
-                batch = self.tokenizer([texts[i] for i in chunk], padding=True, truncation=True,
-                                       max_length=256, return_tensors="pt").to(self.device)
+                batch = self._batch([texts[i] for i in chunk]).to(self.device)
                 hidden = self.model(**batch).last_hidden_state
                 mask = batch["attention_mask"].unsqueeze(-1).float()
                 pooled = torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1)
@@ -81,6 +89,11 @@ class SentenceEncoder:
             self.texts += len(texts)
             self.seconds += time.perf_counter() - started
         return np.stack(out) if out else np.zeros((0, self.dim), dtype=np.float32)
+
+
+def _keep_ends(ids: list[int], limit: int) -> list[int]:
+    """Like the language model's cut (ops.keep_head_and_tail): start and end of a long text, not its start alone."""
+    return ids if len(ids) <= limit else ids[: limit // 2] + ids[len(ids) - (limit - limit // 2):]
 
 
 def chat_text(chat: Sequence[dict[str, str]]) -> str:

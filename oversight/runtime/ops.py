@@ -2,8 +2,8 @@
 
 Each takes a list of chats that share one adapter and runs a single padded batch
 (left padding plus attention masks, so batched greedy output equals unbatched).
-Prompts longer than the model's context keep their last `max_context` tokens and
-say so in the result.
+Prompts longer than the model's context keep their first and last tokens with a
+marker between (see `keep_head_and_tail`) and say so in the result.
 """
 
 from __future__ import annotations
@@ -25,6 +25,9 @@ class Generation:
     prompt_tokens: int
     new_tokens: int
     truncated: bool = False
+    # The generated ids, the end token included when the row stopped on one: what a trainer (PPO)
+    # scores, since decoding and re-encoding the text need not give the same ids back.
+    token_ids: tuple[int, ...] = ()
 
 
 @contextlib.contextmanager
@@ -73,11 +76,39 @@ def render(loaded: LoadedModel, chats: Sequence[Chat]) -> list[str]:
     return [loaded.tokenizer.apply_chat_template(c, add_generation_prompt=True, tokenize=False) for c in chats]
 
 
+# Put where an over-long prompt was cut, so the model (and a reader of the kept text) sees a gap.
+CUT_MARKER = "\n[...]\n"
+
+
+def keep_head_and_tail(ids: Sequence[int], limit: int, marker: Sequence[int]) -> list[int]:
+    """At most `limit` ids: the first and the last halves, `marker` between them.
+
+    Why not just the last tokens: a long jailbreak wrapper would then push out the system
+    prompt and the template's headers, and the model would read the request without its rules.
+    The rendered chat starts with the system prompt and the user header and ends with the
+    assistant header, and its long part is the user text, so a cut in the middle lands there.
+    """
+    if len(ids) <= limit:
+        return list(ids)
+    if len(marker) > limit // 4:  # a tiny context has no room for the marker
+        marker = ()
+    room = limit - len(marker)
+    head = room // 2
+    return [*ids[:head], *marker, *ids[len(ids) - (room - head):]]
+
+
 def tokenize(loaded: LoadedModel, texts: Sequence[str], limit: int | None = None) -> tuple[list[list[int]], list[bool]]:
-    """Token ids of each text, keeping the last `limit` (max_context) tokens; and which were cut."""
+    """Token ids of each text, cut to `limit` (max_context) by `keep_head_and_tail`; and which were cut.
+
+    Generation, option scoring and head features all tokenize here, so they see the same kept ids.
+    """
     limit = limit or loaded.config.max_context
     rows = [loaded.tokenizer(text, add_special_tokens=False)["input_ids"] for text in texts]
-    return [ids[-limit:] for ids in rows], [len(ids) > limit for ids in rows]
+    cut = [len(ids) > limit for ids in rows]
+    if any(cut):
+        marker = loaded.tokenizer(CUT_MARKER, add_special_tokens=False)["input_ids"]
+        rows = [keep_head_and_tail(ids, limit, marker) if c else ids for ids, c in zip(rows, cut, strict=True)]
+    return rows, cut
 
 
 def pad_left(loaded: LoadedModel, rows: Sequence[list[int]]) -> dict[str, Any]:
@@ -162,14 +193,15 @@ def generate_mixed(loaded: LoadedModel, requests: Sequence[GenerateRequest], par
     eos_ids = set(eos if isinstance(eos, list) else [eos]) | {loaded.tokenizer.eos_token_id}
     results = []
     for i, row in enumerate(out[:, width:].tolist()):
-        new = []
+        new, ended = [], []
         for t in row[: requests[i].max_new_tokens]:
             if t in eos_ids:
+                ended = [t]
                 break
             new.append(t)
         text = loaded.tokenizer.decode(new, skip_special_tokens=True).strip()
         prompt_len = int(batch["attention_mask"][i].sum())
-        results.append(Generation(text, prompt_len, len(new), truncated[i]))
+        results.append(Generation(text, prompt_len, len(new), truncated[i], tuple(new + ended)))
     return results
 
 

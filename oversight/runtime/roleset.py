@@ -48,7 +48,8 @@ class RoleSet:
             version = self.versions[role]
             self._bare[role] = runtime.handle(model, None)
             self._tuned[role] = runtime.handle(model, version.adapter) if version.adapter else self._bare[role]
-            self._heads[role] = Head.load(version.head) if version.head else None
+            self._heads[role] = Head.load(version.head, role=role, base_model=model.hub_id) \
+                if version.head else None
             if self._heads[role] is not None:
                 self._check_head(role, self._heads[role])
 
@@ -88,8 +89,8 @@ class RoleSet:
         notices = []
         if gen.truncated:
             limit = self.roles_file.model_for("base").max_context
-            notices.append(f"prompt truncated: longer than the model context, so only its last {limit} "
-                           "tokens were read")
+            notices.append(f"prompt truncated: longer than the model context, so only its first and last "
+                           f"{limit // 2} tokens or so were read (system prompt and template kept)")
         if gen.new_tokens >= params.max_new_tokens:
             notices.append(f"answer cut at the {params.max_new_tokens}-token limit")
         return gen.text, notices

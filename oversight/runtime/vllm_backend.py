@@ -15,7 +15,7 @@ from typing import Any
 
 from oversight.errors import OversightError
 from oversight.roles import GenerationConfig, ModelConfig
-from oversight.runtime.ops import GenerateRequest, Generation
+from oversight.runtime.ops import CUT_MARKER, GenerateRequest, Generation, keep_head_and_tail
 
 
 class VllmGenerator:
@@ -54,7 +54,8 @@ class VllmGenerator:
             text = self.tokenizer.apply_chat_template(request.chat, add_generation_prompt=True, tokenize=False)
             ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
             truncated.append(len(ids) > limit)
-            prompts.append(TokensPrompt(prompt_token_ids=ids[-limit:]))
+            marker = self.tokenizer(CUT_MARKER, add_special_tokens=False)["input_ids"]
+            prompts.append(TokensPrompt(prompt_token_ids=keep_head_and_tail(ids, limit, marker)))
         sampling = [SamplingParams(max_tokens=r.max_new_tokens,
                                    temperature=params.temperature if params.do_sample else 0.0,
                                    top_p=params.top_p if params.do_sample else 1.0) for r in requests]
