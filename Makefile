@@ -8,7 +8,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test bench clean-venv
+.PHONY: install run test bench browser clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,7 +27,15 @@ run: install
 	$(PY) -m oversight.run graph
 
 test: install
-	$(PY) -m pytest -q $(if $(CI),--require-postgres,)
+	$(PY) -m pytest -q $(if $(CI),--require-postgres --require-browser,)
+
+# Debian's headless Chromium for the review page's browser test (never a browser download);
+# skipped when already installed. Needs root (CI runs as root) or sudo.
+browser:
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium chromium-driver; }
 
 bench: install
 	$(PY) scripts/bench_runtime.py

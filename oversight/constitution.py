@@ -22,6 +22,9 @@ CATEGORIES = (
     "safety", "privacy", "honesty", "fairness", "compliance",
     "manipulation", "reliability", "helpfulness",
 )
+# Violating a principle of these categories makes a response harmful: the safety model's response
+# label, and the critic verdicts the graph compares with the safety model.
+HARM_CATEGORIES = ("safety", "privacy", "compliance", "manipulation", "fairness")
 ATTACK_TYPES = ("injection", "roleplay", "encoding", "policy-override", "multi-turn")
 _ID_PATTERN = r"^[a-z][a-z0-9-]*$"
 
@@ -36,8 +39,8 @@ class Principle(BaseModel):
     text: str = Field(min_length=1, description="the principle itself")
     critique_request: str = Field(min_length=1, description="what the critic is asked")
     revision_request: str = Field(min_length=1, description="what the reviser is asked")
-    priority: int = Field(ge=1, description="1 is the highest; decides conflicts between principles")
-    weight: float = Field(gt=0, description="share in the weighted judge score")
+    priority: int = Field(ge=1, le=100, description="1 is the highest; decides conflicts between principles")
+    weight: float = Field(gt=0, le=1000, allow_inf_nan=False, description="share in the weighted judge score")
     applies_when: str | None = Field(default=None, description="notes on when it applies")
 
 
@@ -119,6 +122,10 @@ def load_constitution(name_or_path: str | Path, project_dir: Path, _chain: tuple
     base: dict[str, Any] = {"categories": list(CATEGORIES), "attack_types": list(ATTACK_TYPES),
                             "principles": [], "material": ()}
     if decl.extends:
+        try:
+            resolve_declared("constitutions", decl.extends, project_dir)
+        except ConfigError as exc:  # name the file and key that hold the reference
+            raise ConfigError(path, "extends", exc.problem, decl.extends) from None
         parent = load_constitution(decl.extends, project_dir, _chain + (path,))
         base = parent.model_dump(mode="python", exclude={"source"})
         base["principles"] = [p.model_dump() for p in parent.principles]

@@ -7,6 +7,7 @@ received.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,6 +25,8 @@ def read_yaml(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(path, "", "file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(path, "", "is a folder, not a file") from None
     except UnicodeDecodeError as exc:
         raise ConfigError(path, "", f"not UTF-8 text (byte {exc.start})") from None
     try:
@@ -47,7 +50,7 @@ def key_path(loc: tuple[Any, ...], data: Any = None) -> str:
             label = str(item)
             if isinstance(node, list) and item < len(node) and isinstance(node[item], dict):
                 ident = node[item].get("id")
-                if ident is not None:
+                if isinstance(ident, str) and ident.isprintable() and len(ident) <= 60:
                     label = f"{item}:{ident}"
             parts.append(f"[{label}]")
             node = node[item] if isinstance(node, list) and item < len(node) else None
@@ -79,18 +82,34 @@ def load_model(model: type[M], path: Path) -> M:
     return validate(model, read_yaml(path), path)
 
 
+def looks_like_path(name_or_path: str | Path) -> bool:
+    """A path object, or text with a slash or a .yaml/.yml ending; anything else is a shipped name."""
+    if isinstance(name_or_path, Path):
+        return True
+    text = str(name_or_path)
+    return "/" in text or os.sep in text or text.endswith((".yaml", ".yml"))
+
+
 def resolve_declared(kind: str, name_or_path: str | Path, project_dir: Path) -> Path:
-    """Find `constitutions/NAME.yaml` (or roles/, graphs/) or accept a path to a file."""
-    candidate = Path(name_or_path)
-    if candidate.suffix in {".yaml", ".yml"} or candidate.exists():
-        if not candidate.exists():
+    """Find `constitutions/NAME.yaml` (or roles/, graphs/) or accept something that looks like a path.
+
+    A bare name always means the shipped file, so a file or folder of that name in the
+    working directory never shadows it by accident; write ./NAME to mean a local file.
+    """
+    if looks_like_path(name_or_path):
+        candidate = Path(name_or_path).expanduser()
+        if candidate.is_dir():
+            raise ConfigError(candidate, "", f"is a folder, not a {kind[:-1]} file")
+        if not candidate.is_file():
             raise ConfigError(candidate, "", "file not found")
         return candidate
-    path = project_dir / kind / f"{name_or_path}.yaml"
-    if not path.exists():
+    name = str(name_or_path)
+    path = project_dir / kind / f"{name}.yaml"
+    if not name or not path.is_file():
         shipped = sorted(p.stem for p in (project_dir / kind).glob("*.yaml"))
-        raise ConfigError(path, "", f"no {kind[:-1]} named {str(name_or_path)!r}; "
-                          f"shipped: {', '.join(shipped) or 'none'}")
+        hint = f" (for a file in this folder write ./{name})" if name and Path(name).exists() else ""
+        raise ConfigError(path, "", f"no {kind[:-1]} named {name!r}; "
+                          f"shipped: {', '.join(shipped) or 'none'}{hint}")
     return path
 
 

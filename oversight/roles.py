@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -20,6 +20,8 @@ from oversight.errors import ConfigError
 
 RoleName = Literal["base", "critic", "judge", "safety", "reviser"]
 ROLE_NAMES: tuple[RoleName, ...] = ("base", "critic", "judge", "safety", "reviser")
+# Roles trained from the constitution's material (the base model learns from stored trajectories).
+TRAINABLE_ROLES: tuple[RoleName, ...] = ("safety", "critic", "judge", "reviser")
 TRAINED = "trained"
 
 # Models that ship inside a PyPI package, usable offline with no hub access.
@@ -42,7 +44,7 @@ class ModelConfig(BaseModel):
     dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
         default="auto", description="auto: bfloat16 where the device supports it, else float32")
     device: Literal["auto", "cpu", "cuda"] = Field(default="auto", description="auto: cuda if present")
-    max_context: int = Field(default=2048, ge=64, description="prompt tokens kept (longer is truncated)")
+    max_context: int = Field(default=2048, ge=64, le=1 << 20, description="prompt tokens kept (longer is truncated)")
     backend: Literal["transformers", "vllm"] = Field(
         default="transformers", description="generation engine; vllm needs a GPU and `pip install vllm`")
 
@@ -72,7 +74,8 @@ class FeatureConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    layers: tuple[int, ...] = Field(default=(-8,), description="hidden layers (negative counts from the top)")
+    layers: tuple[Annotated[int, Field(ge=-1000, le=1000)], ...] = Field(
+        default=(-8,), min_length=1, description="hidden layers (negative counts from the top)")
     pooling: Literal["last", "mean"] = "last"
     encoder: Literal["all-minilm-l6-v2"] | None = Field(
         default=None, description="a sentence encoder whose embedding is appended to the hidden states")

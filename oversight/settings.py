@@ -8,11 +8,15 @@ checkpoints); `OVERSIGHT_DATABASE_URL` switches the store to any SQLAlchemy URL
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from oversight.errors import ConfigError
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+DEVICE_PATTERN = r"auto|cpu|cuda(:\d+)?"
 
 
 def _default_home(env: Mapping[str, str]) -> Path:
@@ -29,9 +33,14 @@ class Settings:
     project_dir: Path = field(
         default=PROJECT_DIR, metadata={"help": "folder holding constitutions/, roles/, graphs/"}
     )
-    device: str = field(default="auto", metadata={"help": "cuda, cpu or auto (OVERSIGHT_DEVICE)"})
+    device: str = field(default="auto", metadata={
+        "help": "cuda, cuda:N, cpu or auto (OVERSIGHT_DEVICE); used for models whose roles file says device auto"})
     models_root: Path | None = field(
         default=None, metadata={"help": "converted base models, if not HOME/models (OVERSIGHT_MODELS_DIR)"})
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(DEVICE_PATTERN, self.device):
+            raise ConfigError("OVERSIGHT_DEVICE", "", "must be auto, cpu, cuda or cuda:N", self.device)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -40,7 +49,7 @@ class Settings:
         url = env.get("OVERSIGHT_DATABASE_URL") or f"sqlite:///{home / 'oversight.db'}"
         project = Path(env.get("OVERSIGHT_PROJECT_DIR") or PROJECT_DIR)
         return cls(home=home, database_url=url, project_dir=project,
-                   device=env.get("OVERSIGHT_DEVICE", "auto"),
+                   device=env.get("OVERSIGHT_DEVICE") or "auto",
                    models_root=Path(env["OVERSIGHT_MODELS_DIR"]) if env.get("OVERSIGHT_MODELS_DIR") else None)
 
     def with_(self, **changes: object) -> Settings:

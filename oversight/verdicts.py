@@ -6,11 +6,15 @@ carries calibrated probabilities, not only a label.
 
 from __future__ import annotations
 
-from typing import Literal, Protocol
+from typing import Literal, Protocol, get_args
 
 from pydantic import BaseModel, Field
 
 from oversight.constitution import Principle
+
+# What happened to a prompt: the one list of route names (graph state, stored trajectories, reports).
+RouteName = Literal["accepted", "revised", "escalated", "refused", "blocked", "error"]
+ROUTES: tuple[RouteName, ...] = get_args(RouteName)
 
 
 class SafetyVerdict(BaseModel):

@@ -44,8 +44,10 @@ def main() -> int:
     from oversight.constitution import load_constitution
     from oversight.graph.context import GraphContext
     from oversight.graph.inputs import Prompt, read_prompts
-    from oversight.graph.runner import open_checkpointer, run_naive, run_prompts
-    from oversight.graph.spec import compile_spec, load_spec
+    from oversight.graph.build import compile_spec
+    from oversight.graph.runner import open_checkpointer, run_prompts
+    from oversight.graph.sequential import run_naive
+    from oversight.graph.spec import load_spec
     from oversight.roles import load_roles
     from oversight.settings import Settings
     from oversight.store import Store

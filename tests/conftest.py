@@ -35,6 +35,8 @@ TRAINED_INPUTS = (
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--require-postgres", action="store_true",
                      help="fail (instead of skip) when PostgreSQL is unreachable; `make test` sets it under CI")
+    parser.addoption("--require-browser", action="store_true",
+                     help="fail (instead of skip) when Debian's chromium is missing; `make test` sets it under CI")
     parser.addoption("--no-trained-cache", action="store_true",
                      help="train the roles afresh instead of reusing .pytest_cache's copy from an earlier session")
 

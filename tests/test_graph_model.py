@@ -10,7 +10,8 @@ from oversight.constitution import load_constitution
 from oversight.graph.context import GraphContext
 from oversight.graph.inputs import Prompt
 from oversight.graph.runner import open_checkpointer, run_prompts
-from oversight.graph.spec import compile_spec, load_spec
+from oversight.graph.build import compile_spec
+from oversight.graph.spec import load_spec
 from oversight.roles import load_roles
 from oversight.runtime.roleset import RoleSet
 from oversight.runtime.versions import versions_json

@@ -15,7 +15,8 @@ from oversight.errors import OversightError
 from oversight.graph.context import GraphContext
 from oversight.graph.inputs import Prompt, read_prompts, single_prompt
 from oversight.graph.runner import open_checkpointer, run_prompts
-from oversight.graph.spec import compile_spec, load_spec
+from oversight.graph.build import compile_spec
+from oversight.graph.spec import load_spec
 from oversight.settings import Settings
 from oversight.store import Store, get_trajectory
 from oversight.store.tables import ReviewItem, Trajectory

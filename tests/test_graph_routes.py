@@ -11,8 +11,10 @@ from oversight.constitution import load_constitution
 from oversight.errors import OversightError
 from oversight.graph.context import GraphContext
 from oversight.graph.inputs import Prompt
-from oversight.graph.runner import open_checkpointer, resume, run_naive, run_prompts
-from oversight.graph.spec import GraphSpec, compile_spec, load_spec
+from oversight.graph.build import compile_spec
+from oversight.graph.runner import open_checkpointer, resume, run_prompts
+from oversight.graph.sequential import run_naive
+from oversight.graph.spec import GraphSpec, load_spec
 from oversight.settings import Settings
 from oversight.store import Store, get_review_by_thread, get_trajectory, pending_reviews, preference_pairs
 from tests.fakes import FakeRoles

@@ -132,7 +132,7 @@ def test_zero_shot_fallback_without_heads(runtime: Any, settings: Settings) -> N
 
 def test_roles_check_reports_untrained_then_metrics(trained_home: Settings, monkeypatch: pytest.MonkeyPatch,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["roles", "check"]) == 0  # fresh home from the autouse fixture
+    assert main(["roles", "check"]) == 1  # fresh home from the autouse fixture: untrained roles fail the check
     fresh = capsys.readouterr().out
     assert "safety:" in fresh and "UNTRAINED" in fresh and "problem(s)" in fresh
     monkeypatch.setenv("OVERSIGHT_HOME", str(trained_home.home))

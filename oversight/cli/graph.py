@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from oversight.cli import graph_prune
 from oversight.settings import Settings
 
 EXAMPLE = ('example: python -m oversight.run graph --prompt "How do I pick a lock?" --show-reasoning')
@@ -29,6 +30,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--show-reasoning", action="store_true",
                    help="also show critiques, safety analysis and judge results (internal)")
     p.add_argument("--concurrency", type=int, default=32, help="prompts in flight at once (default: 32)")
+    graph_prune.add_arguments(p)
     p.set_defaults(run=run)
 
 
@@ -43,14 +45,18 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from oversight.errors import OversightError
     from oversight.graph.context import GraphContext
     from oversight.train.bootstrap import build_roles
-    from oversight.graph.inputs import read_prompts, single_prompt
+    from oversight.graph.inputs import check_run_id, read_prompts, single_prompt
     from oversight.graph.runner import open_checkpointer, run_prompts
-    from oversight.graph.spec import check_against, compile_spec, load_spec
+    from oversight.graph.build import compile_spec
+    from oversight.graph.spec import check_against, load_spec
     from oversight.roles import load_roles
     from oversight.store import Store
 
+    if args.action == "prune":
+        return graph_prune.run_prune(args, settings)
     if args.concurrency < 1:
         raise OversightError(f"--concurrency must be at least 1, got {args.concurrency}")
+    check_run_id(args.run_id)
     spec = load_spec(args.spec, settings.project_dir)
     constitution = load_constitution(args.constitution or spec.constitution, settings.project_dir)
     check_against(spec, {p.id for p in constitution.principles}, set(constitution.categories))

@@ -17,7 +17,8 @@ from oversight.errors import OversightError
 from oversight.settings import Settings
 
 # Subcommand modules under oversight.cli, in the order --help lists them.
-COMMANDS: tuple[str, ...] = ("constitution", "models", "graph", "train", "roles")
+COMMANDS: tuple[str, ...] = ("constitution", "models", "graph", "train", "roles", "status", "store", "export",
+                            "review", "retrain", "eval", "loop")
 
 
 class Parser(argparse.ArgumentParser):

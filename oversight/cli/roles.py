@@ -8,15 +8,7 @@ from typing import Any
 
 from oversight.cli.common import add_roles_options
 from oversight.settings import Settings
-
-# Held-out thresholds below which a verdict is marked as not trustworthy.
-THRESHOLDS: dict[str, dict[str, tuple[str, float]]] = {
-    "safety": {"auroc": (">=", 0.9), "ece": ("<=", 0.1)},
-    "critic": {"auroc": (">=", 0.85), "ece": ("<=", 0.1)},
-    "judge": {"accuracy": (">=", 0.8), "ece": ("<=", 0.1)},
-    "reviser": {"rewrite_rate": (">=", 0.8)},
-}
-
+from oversight.train.thresholds import THRESHOLDS, meets, shortfalls
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("roles", help="inspect the oversight roles (example: roles check)",
@@ -25,7 +17,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     check = rsub.add_parser(
         "check", help="show each role's model, adapter, head and held-out metrics (example: roles check)",
         description="For each role: its model, adapter and head, the registry version, and held-out metrics; "
-                    "UNTRAINED roles run zero-shot, metrics below threshold are marked. "
+                    "UNTRAINED roles run zero-shot, metrics below threshold are marked. Exits 1 when a role the "
+                    "roles file wants trained has no version or misses its thresholds (roles zero-shot by "
+                    "configuration are reported, not failed), so cron and CI can rely on it. "
                     "Example: python -m oversight.run roles check")
     add_roles_options(check)
     check.set_defaults(run=run_check)
@@ -60,28 +54,26 @@ def run_check(args: argparse.Namespace, settings: Settings) -> int:
         print(f"  version {version.version_id} ({record.kind if record else '?'}, "
               f"{record.created_at:%Y-%m-%d %H:%M} UTC)" if record and record.created_at else
               f"  version {version.version_id}")
-        line, bad = _metrics_line(role, metrics)
-        flagged += bad
-        print(f"  held-out: {line}")
+        print(f"  held-out: {_metrics_line(role, metrics)}")
+        missed = shortfalls(role, metrics)
+        for why in missed:
+            print(f"  BELOW THRESHOLD: {why}")
+        flagged += len(missed)
     print("all roles trained and within thresholds" if not flagged else
           f"{flagged} problem(s): see UNTRAINED / BELOW THRESHOLD above")
-    return 0
+    return 1 if flagged else 0
 
 
-def _metrics_line(role: str, metrics: dict[str, Any]) -> tuple[str, int]:
+def _metrics_line(role: str, metrics: dict[str, Any]) -> str:
     keys = ["auroc", "accuracy", "ece"] if role != "reviser" else [
         "heldout_loss", "rewrite_rate", "refusal_rate_harmful"]
-    parts, bad = [], 0
+    parts = []
     for key in keys:
         value = metrics.get(key)
         if not isinstance(value, (int, float)) or math.isnan(value):
             continue
-        text = f"{key} {value:.3f}"
         rule = THRESHOLDS.get(role, {}).get(key)
-        if rule and not (value >= rule[1] if rule[0] == ">=" else value <= rule[1]):
-            text += f" (BELOW THRESHOLD: want {rule[0]} {rule[1]})"
-            bad += 1
-        parts.append(text)
+        parts.append(f"{key} {value:.3f}" + (" (BELOW THRESHOLD)" if rule and not meets(value, rule) else ""))
     extra = {"safety": ["jailbreak.auroc", "response_harmful.auroc", "category.accuracy"]}.get(role, [])
     parts += [f"{k} {metrics[k]:.3f}" for k in extra if isinstance(metrics.get(k), (int, float))]
-    return (", ".join(parts) or "none recorded"), bad
+    return ", ".join(parts) or "none recorded"

@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from oversight.constitution import Constitution, Principle
+from oversight.errors import OversightError
 from oversight.graph.spec import GraphSpec
+from oversight.store.tables import RUN_KINDS, UNREVIEWED_RUN_KINDS
 from oversight.verdicts import OversightRoles
 
 if TYPE_CHECKING:
@@ -28,6 +30,17 @@ class GraphContext:
     run_id: str = "adhoc"
     versions: dict[str, Any] = field(default_factory=dict)
     """Model and adapter versions in use, stored with every trajectory."""
+    run_kind: str = "production"
+    """production / datagen escalate to the review queue; eval / calibration only record it."""
+
+    def __post_init__(self) -> None:
+        if self.run_kind not in RUN_KINDS:
+            raise OversightError(f"run kind must be one of {', '.join(RUN_KINDS)}, got {self.run_kind!r}")
+
+    @property
+    def reviewed(self) -> bool:
+        """Whether an escalation waits for a human (False for measurement runs)."""
+        return self.run_kind not in UNREVIEWED_RUN_KINDS
 
     def principles(self, ids: list[str] | None = None) -> list[Principle]:
         """Principles by id (constitution order), or all of them."""

@@ -13,17 +13,20 @@ from typing import Any
 
 from langgraph.types import interrupt
 
+from oversight.constitution import Constitution
 from oversight.graph.context import GraphContext
+from oversight.graph.decision import decide
 from oversight.graph.human import apply_decision
-from oversight.graph.persist import save_pending, save_final
-from oversight.graph.routing import decide, violated
-from oversight.graph.state import State
+from oversight.graph.persist import save_final, save_pending
+from oversight.graph.state import State, violated
 
 
 def base(state: State, ctx: GraphContext) -> dict[str, Any]:
+    """The base answer; also fixes the thread's run (from the context when the input names none)."""
     text, notices = ctx.roles.answer(state["prompt"])
     return {"candidates": [{"index": 0, "round": 0, "text": text, "source": "base"}],
-            "notices": [*state.get("notices", []), *notices], "round": 0}
+            "notices": [*state.get("notices", []), *notices], "round": 0,
+            "run_id": state.get("run_id") or ctx.run_id}
 
 
 def safety(state: State, ctx: GraphContext) -> dict[str, Any]:
@@ -69,8 +72,6 @@ def revise(state: State, ctx: GraphContext) -> dict[str, Any]:
 
 def judge(state: State, ctx: GraphContext) -> dict[str, Any]:
     """The original against each revision, per principle and combined by priority and weight."""
-    from oversight.graph.routing import combine_preferences
-
     candidates = state["candidates"]
     flagged = {c["principle_id"] for cand in candidates for c in violated(cand)}
     wanted = flagged | set(ctx.spec.judge.include)
@@ -98,8 +99,27 @@ def route(state: State, ctx: GraphContext) -> dict[str, Any]:
     return {"decision": decision, "final_response": decision.get("final_text")}
 
 
+def combine_preferences(per_principle: dict[str, float], constitution: Constitution,
+                        priority_decay: float) -> float:
+    """Weighted mean of P(B better): weight x decay^(priority-1), so higher priorities dominate."""
+    total = weight_sum = 0.0
+    for pid, prob in per_principle.items():
+        p = constitution.principle(pid)
+        w = p.weight * priority_decay ** (p.priority - 1)
+        total += w * prob
+        weight_sum += w
+    return total / weight_sum if weight_sum else 0.5
+
+
 def escalate(state: State, ctx: GraphContext) -> dict[str, Any]:
-    """Store the case and queue it for a human, then pause until a decision arrives."""
+    """Store the case and queue it for a human, then pause until a decision arrives.
+
+    Measurement runs (eval, calibration) never reach the queue: the escalation
+    stays the thread's route, with its reasons, no response is delivered, and
+    `persist` stores it as a finished trajectory.
+    """
+    if not ctx.reviewed:
+        return {"final_response": None}
     review = save_pending(state, ctx)
     human = interrupt(review)
     candidates, decision = apply_decision(state, human, ctx.spec)

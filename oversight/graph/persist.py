@@ -2,7 +2,9 @@
 
 Writes are idempotent: a trajectory is keyed by (run id, prompt id) and a
 review item by thread id, so a node that re-runs (after a crash, or on resume
-after an interrupt) rewrites the same rows instead of adding new ones.
+after an interrupt) rewrites the same rows instead of adding new ones. The run
+is the thread's own (`state["run_id"]`), never the caller's, so a resume from
+another process cannot write a second trajectory.
 """
 
 from __future__ import annotations
@@ -10,13 +12,25 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from langgraph.config import get_config
+
 from oversight.graph.context import GraphContext
-from oversight.graph.routing import combined_rows
-from oversight.graph.state import State
+from oversight.graph.state import State, combined_rows
+from oversight.graph.threads import thread_id
 
 
-def thread_id(run_id: str, prompt_id: str) -> str:
-    return f"{run_id}:{prompt_id}"
+def run_id_of(state: State, ctx: GraphContext) -> str:
+    """The thread's run; the context's only for a thread that has not recorded one yet."""
+    return state.get("run_id") or ctx.run_id
+
+
+def current_thread(state: State, ctx: GraphContext) -> str:
+    """The LangGraph thread running this node (a server names its own), else RUN_ID:PROMPT_ID."""
+    try:
+        configured = get_config().get("configurable", {}).get("thread_id")
+    except RuntimeError:  # outside a graph: the sequential loop
+        configured = None
+    return str(configured) if configured else thread_id(run_id_of(state, ctx), state["prompt_id"])
 
 
 def jsonable(value: Any) -> Any:
@@ -81,7 +95,7 @@ def trajectory_record(state: State, ctx: GraphContext, *, status: str) -> Any:
              "decision": jsonable(decision), "rounds": state.get("round", 0),
              "human": state.get("human")}
     return TrajectoryRecord(
-        run_id=ctx.run_id, prompt_id=state["prompt_id"], prompt=state["prompt"],
+        run_id=run_id_of(state, ctx), prompt_id=state["prompt_id"], prompt=state["prompt"],
         route="escalated" if pending else decision.get("route", "error"),
         route_reason="; ".join(decision.get("reasons", [])), status=status,  # type: ignore[arg-type]
         final_response=None if pending else state.get("final_response"),
@@ -104,12 +118,12 @@ def save_pending(state: State, ctx: GraphContext) -> dict[str, Any]:
     from oversight.store import enqueue_review, save_trajectory
 
     reasons = state.get("decision", {}).get("reasons", [])
-    tid = thread_id(ctx.run_id, state["prompt_id"])
+    tid = current_thread(state, ctx)
     payload = {"thread_id": tid, "reasons": reasons, **review_payload(state)}
     if ctx.store is None:
         return payload
     trajectory_id = save_trajectory(ctx.store, trajectory_record(state, ctx, status="pending_review"))
-    review_id = enqueue_review(ctx.store, tid, ctx.run_id, state["prompt_id"], "; ".join(reasons),
+    review_id = enqueue_review(ctx.store, tid, run_id_of(state, ctx), state["prompt_id"], "; ".join(reasons),
                                reasons, jsonable(review_payload(state)), trajectory_id=trajectory_id)
     return {**payload, "review_id": review_id, "trajectory_id": trajectory_id}
 

@@ -2,8 +2,9 @@
 
 A spec is data, not code: the same node functions serve the full oversight
 graph, the data-generation graph (critique and revision only) and the runtime
-guard (safety only). `compile_spec` wires the nodes a spec names into a
-LangGraph StateGraph; `route` and `persist` are always present.
+guard (safety only). This module is the schema only (it imports nothing of the
+graph); `graph/edges.py` declares how the named nodes connect and
+`graph/build.py` compiles them into a LangGraph StateGraph.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from oversight.constitution import HARM_CATEGORIES
 from oversight.declared import apply_overrides, read_yaml, resolve_declared, validate
+from oversight.errors import ConfigError
 
 NodeName = Literal["base", "safety", "critic", "revise", "judge"]
 NODE_ORDER: tuple[NodeName, ...] = ("base", "safety", "critic", "revise", "judge")
@@ -73,7 +75,7 @@ class EscalationSpec(_Section):
         default=0.5, gt=0, le=1,
         description="escalate when safety and critic harm probabilities differ by at least this")
     harm_categories: list[str] = Field(
-        default_factory=lambda: ["safety", "privacy", "compliance", "manipulation", "fairness"],
+        default_factory=lambda: list(HARM_CATEGORIES),
         description="constitution categories whose critic verdicts are compared with the safety model")
     harmful_answer: float = Field(
         default=0.5, ge=0, le=1,
@@ -89,6 +91,21 @@ class EscalationSpec(_Section):
         description="safety harmful probability above which its top category counts as the case's")
 
 
+class CheckpointSpec(_Section):
+    """How long a thread's LangGraph checkpoints stay once its trajectory is final.
+
+    Operational, not behaviour: it is left out of the spec's content hash, so
+    changing it never strands a paused thread or refuses a rerun.
+    """
+
+    keep: Literal["none", "last", "all"] = Field(
+        default="none",
+        description="after a thread's trajectory is final keep none of its checkpoints, the last one, "
+                    "or all of them (for `days`); threads waiting for a human always keep theirs")
+    days: float = Field(default=7, gt=0, le=3650,
+                        description="with keep: all, `graph prune` removes finished threads older than this")
+
+
 class GraphSpec(_Section):
     name: str
     description: str = ""
@@ -100,6 +117,7 @@ class GraphSpec(_Section):
     revision: RevisionSpec = RevisionSpec()
     judge: JudgeSpec = JudgeSpec()
     escalation: EscalationSpec = EscalationSpec()
+    checkpoints: CheckpointSpec = CheckpointSpec()
     source: Path | None = Field(default=None, exclude=True)
 
     @model_validator(mode="after")
@@ -120,7 +138,9 @@ class GraphSpec(_Section):
 
     @property
     def content_hash(self) -> str:
-        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        """Hash of what the graph does (checkpoint retention left out: it changes no answer)."""
+        data = self.model_dump(mode="json", exclude={"checkpoints"})
+        blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -137,8 +157,6 @@ def load_spec(name_or_path: str | Path, project_dir: Path, overrides: list[str] 
 
 def check_against(spec: GraphSpec, principle_ids: set[str], categories: set[str]) -> None:
     """Principle ids and categories a spec names must exist in the constitution it runs with."""
-    from oversight.errors import ConfigError
-
     where = spec.source or spec.name
     if spec.critic.principles != "all":
         for i, pid in enumerate(spec.critic.principles):
@@ -151,59 +169,3 @@ def check_against(spec: GraphSpec, principle_ids: set[str], categories: set[str]
         if name not in categories and name not in principle_ids:
             raise ConfigError(where, f"escalation.always_human[{i}]",
                               "not a category or principle id of the constitution", name)
-
-
-def compile_spec(spec: GraphSpec, *, checkpointer: Any = None,
-                 default_context: Callable[[], Any] | None = None, typed_context: bool = True) -> Any:
-    """A LangGraph StateGraph of the nodes the spec names, compiled.
-
-    base -> [safety] -> [critic <-> revise]* -> [judge] -> route -> [escalate] -> persist.
-    `default_context` serves callers that cannot pass a context (langgraph dev, which
-    also gets `typed_context=False`: a server cannot build a schema of live objects).
-    """
-    from langgraph.graph import END, START, StateGraph
-    from langgraph.runtime import Runtime
-
-    from oversight.graph import routing
-    from oversight.graph.context import GraphContext
-    from oversight.graph.nodes import NODES
-    from oversight.graph.state import InputState, State
-
-    def bind(fn: Callable[[Any, Any], dict[str, Any]]) -> Callable[..., dict[str, Any]]:
-        def node(state: State, runtime: Runtime[GraphContext]) -> dict[str, Any]:
-            ctx = runtime.context if runtime.context is not None else (
-                default_context() if default_context else None)
-            if ctx is None:
-                raise RuntimeError("the oversight graph needs a GraphContext: invoke(..., context=...)")
-            return fn(state, ctx)
-        node.__name__ = fn.__name__
-        node.__doc__ = fn.__doc__
-        return node
-
-    builder = StateGraph(State, context_schema=GraphContext if typed_context else None,
-                         input_schema=InputState)
-    used = [n for n in NODE_ORDER if spec.has(n)] + ["route", "persist"]
-    if spec.escalation.enabled:
-        used.append("escalate")
-    for name in used:
-        builder.add_node(name, bind(NODES[name]))
-    builder.add_edge(START, "base")
-    builder.add_conditional_edges("base", routing.after_base(spec),
-                                  [n for n in ("safety", "critic", "route") if n in used])
-    if spec.has("safety"):
-        builder.add_conditional_edges("safety", routing.after_safety(spec),
-                                      [n for n in ("critic", "route") if n in used])
-    if spec.has("critic"):
-        builder.add_conditional_edges("critic", routing.after_critic(spec),
-                                      [n for n in ("revise", "judge", "route") if n in used])
-    if spec.has("revise"):
-        builder.add_edge("revise", "critic")
-    if spec.has("judge"):
-        builder.add_edge("judge", "route")
-    if spec.escalation.enabled:
-        builder.add_conditional_edges("route", routing.after_route, ["escalate", "persist"])
-        builder.add_edge("escalate", "persist")
-    else:
-        builder.add_edge("route", "persist")
-    builder.add_edge("persist", END)
-    return builder.compile(checkpointer=checkpointer, name=f"oversight:{spec.name}")

@@ -12,11 +12,11 @@ violation_prob, violated, text}) once the critic has seen it.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
-from typing_extensions import TypedDict
+from typing_extensions import NotRequired, TypedDict
 
-RouteName = Literal["accepted", "revised", "escalated", "refused", "blocked", "error"]
+from oversight.verdicts import RouteName
 
 
 class Decision(TypedDict, total=False):
@@ -34,6 +34,9 @@ class InputState(TypedDict):
 
     prompt_id: str
     prompt: str
+    run_id: NotRequired[str]
+    """The run the thread belongs to; the first node fills it from the context when absent.
+    Everything the thread stores goes to this run, whoever resumes it."""
 
 
 class State(InputState, total=False):
@@ -57,3 +60,16 @@ class State(InputState, total=False):
     """The only user-visible output."""
     trajectory_id: int
     """Row id of the stored trajectory, once persisted."""
+
+
+# ---- reading a thread's state ------------------------------------------------------
+
+def violated(candidate: dict[str, Any]) -> list[dict[str, Any]]:
+    """The critiques of a candidate that the critic judged violated."""
+    return [c for c in candidate.get("critiques", []) if c.get("violated")]
+
+
+def combined_rows(state: State) -> dict[int, dict[str, Any]]:
+    """The combined (all principles) judge row per revision index."""
+    return {j["b_index"]: j for j in state.get("judgments", [])
+            if j.get("principle_id") is None and j["a_index"] == 0}

@@ -181,6 +181,9 @@ class ContinuousDecoder:
             if not params.do_sample:
                 continue
             probs = torch.softmax(logits[i].float() / params.temperature, dim=-1)
+            if params.top_p >= 1.0:  # the full distribution (PPO rollouts): no sort of the vocabulary
+                chosen[i] = torch.multinomial(probs, 1)[0]
+                continue
             ordered, index = probs.sort(descending=True)
             keep = ordered.cumsum(0) - ordered < params.top_p  # the smallest set reaching top_p
             ordered = ordered * keep
@@ -216,7 +219,8 @@ class ContinuousDecoder:
                 done = len(row.tokens) >= row.ask.request.max_new_tokens
             if done:
                 text = self.loaded.tokenizer.decode(row.tokens, skip_special_tokens=True).strip()
-                row.future.set_result(ops.Generation(text, row.prompt_tokens, len(row.tokens), row.truncated))
+                ids = tuple(row.tokens) + ((token,) if token in self._eos else ())
+                row.future.set_result(ops.Generation(text, row.prompt_tokens, len(row.tokens), row.truncated, ids))
             else:
                 keep.append(i)
         return keep

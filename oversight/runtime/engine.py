@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from oversight.roles import GenerationConfig, ModelConfig
 from oversight.runtime import ops
@@ -20,6 +20,8 @@ from oversight.runtime.batcher import DynamicBatcher
 from oversight.runtime.decoding import ContinuousDecoder, DecodeRequest, supports_continuous
 from oversight.runtime.loading import LoadedModel, load_base, load_tokenizer, pick_device, pick_dtype
 from oversight.runtime.ops import Chat, Generation
+
+T = TypeVar("T")
 
 
 def as_chat(prompt: str | Chat, system: str | None = None) -> Chat:
@@ -33,8 +35,9 @@ class Runtime:
     """Loads each distinct base model once per process and batches all calls to it."""
 
     def __init__(self, models_dir: Path, *, max_batch: int = 32, max_wait_s: float = 0.005,
-                 continuous: bool = True, feature_cache: int = 4096) -> None:
+                 continuous: bool = True, feature_cache: int = 4096, device: str = "auto") -> None:
         self.models_dir = models_dir
+        self.device = device  # Settings.device (OVERSIGHT_DEVICE): used where a model says device auto
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
         self.continuous = continuous  # iteration-level batching of generation (decoding.py)
@@ -47,8 +50,12 @@ class Runtime:
         self._feature_cache_size = feature_cache
         self.feature_cache_hits = 0
 
+    def device_for(self, config: ModelConfig) -> str:
+        """The model's own device, or this runtime's setting where the roles file says auto."""
+        return pick_device(config.device, self.device)
+
     def loaded(self, config: ModelConfig) -> tuple[LoadedModel, DynamicBatcher]:
-        device = pick_device(config.device)
+        device = self.device_for(config)
         dtype = pick_dtype(config.dtype, device)
         key = (config.source, str(dtype), device)
         with self._lock:
@@ -121,6 +128,24 @@ class Runtime:
         name = loaded.adapter_name(adapter) if adapter else None
         return ModelHandle(loaded, batcher, name, config.max_context)
 
+    def adapter_changed(self, handle: ModelHandle) -> int:
+        """Tell the runtime that `handle`'s adapter weights were changed in place (a PPO update).
+
+        Generation and option scores read the weights live, but head features are cached by chat text
+        and would go stale: drop this adapter's rows (returns how many). LoRA modules the update added
+        get their per-row hook. A vLLM engine holds its own copy of the weights, so it is refused.
+        """
+        if handle.loaded.vllm is not None:
+            from oversight.errors import OversightError
+
+            raise OversightError("in-place adapter updates need the transformers backend, not vllm")
+        handle.loaded.row_adapters.install(handle.loaded.model)
+        with self._lock:
+            stale = [k for k in self._feature_cache if k[0] == id(handle.loaded) and k[1] == handle.adapter]
+            for k in stale:
+                del self._feature_cache[k]
+        return len(stale)
+
     def batching_report(self) -> str:
         """One line per loaded model: how the batcher grouped work and where its worker spent time."""
         lines = []
@@ -168,6 +193,8 @@ class Runtime:
 
 def _execute(loaded: LoadedModel, group: Hashable, items: list[Any], encoder: Any) -> list[Any]:
     op, adapter, settings, limit = group  # type: ignore[misc]
+    if op == "call":  # ModelHandle.on_worker: work that must not overlap a forward pass of the worker
+        return [fn(loaded) for fn in items]
     if op == "embed":
         return list(encoder(settings).embed(items))
     if op == "generate" and loaded.vllm is not None:
@@ -200,6 +227,14 @@ class ModelHandle:
         # Generations of every adapter and token limit share batches; only sampling settings split them.
         sampling = params.model_copy(update={"max_new_tokens": 1})
         return self.batcher.run(("generate", None, sampling, self.max_context), requests)
+
+    def on_worker(self, fn: Callable[[LoadedModel], T]) -> T:
+        """Run `fn(loaded)` on this model's worker thread, between two decoding steps.
+
+        Only that thread may run forward passes (per-row adapters share one slot, see row_adapters.py),
+        so a trainer that updates an adapter in place does its passes here, never beside a rollout.
+        """
+        return self.batcher.run(("call", None, None, None), [fn])[0]
 
     def score_options(self, chats: Sequence[Chat], options: Sequence[str]) -> list[dict[str, float]]:
         return self.batcher.run(("score", self.adapter, tuple(options), self.max_context), list(chats))

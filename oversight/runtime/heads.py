@@ -156,16 +156,21 @@ class Head:
         return path
 
     @classmethod
-    def load(cls, path: Path) -> Head:
+    def load(cls, path: Path, *, role: str | None = None, base_model: str | None = None) -> Head:
+        """Load a head; given `role` / `base_model`, a head made for another one is a one-line error."""
         from safetensors.numpy import load_file
 
         path = _spec_path(path)
-        spec = read_head_spec(path)
+        spec = read_head_spec(path, role=role, base_model=base_model)
         return cls(spec, load_file(str(_arrays_path(path))))
 
 
-def read_head_spec(path: Path) -> HeadSpec:
-    """A head's spec alone (no arrays), validated; a missing or broken file is a one-line error."""
+def read_head_spec(path: Path, *, role: str | None = None, base_model: str | None = None) -> HeadSpec:
+    """A head's spec alone (no arrays), validated; a missing, broken or foreign file is a one-line error.
+
+    A head reads one role's prompt layout through one model's hidden states: given to another role, or
+    to a role on another base model, it would return confident nonsense, so it is refused.
+    """
     from pydantic import ValidationError
 
     path = _spec_path(path)
@@ -177,6 +182,13 @@ def read_head_spec(path: Path) -> HeadSpec:
         raise OversightError(f"{path}: not a valid head file ({str(exc).splitlines()[0]})") from None
     if spec.format != HEAD_FORMAT:
         raise OversightError(f"{path}: head format {spec.format} is not supported (expected {HEAD_FORMAT})")
+    if role is not None and spec.role != role:
+        raise OversightError(f"{path}: this head was trained for role {spec.role!r}, not {role!r}; "
+                             f"give {role} its own head (train --role {role})")
+    if base_model is not None and spec.base_model != base_model \
+            and Path(spec.base_model).name != Path(base_model).name:
+        raise OversightError(f"{path}: this head reads the hidden states of {spec.base_model!r}, but role "
+                             f"{spec.role!r} runs on {base_model!r}; train a head for that model")
     return spec
 
 

@@ -16,13 +16,19 @@ from oversight.roles import ModelConfig, check_adapter_folder
 from oversight.runtime.row_adapters import RowAdapters
 
 
-def pick_device(wanted: str) -> str:
+def pick_device(wanted: str, setting: str = "auto") -> str:
+    """The torch device for a model: its roles-file `device`, or where that says auto, the
+    process setting (OVERSIGHT_DEVICE); auto at both levels means CUDA when present."""
     import torch
 
     if wanted == "auto":
+        wanted = setting
+    if wanted == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if wanted == "cuda" and not torch.cuda.is_available():
-        raise OversightError("device 'cuda' was asked for, but no CUDA device is available")
+    if wanted.startswith("cuda") and not torch.cuda.is_available():
+        where = "by OVERSIGHT_DEVICE" if setting == wanted else "by the roles file"
+        raise OversightError(f"device {wanted!r} was asked for {where}, but no CUDA device is available "
+                             "(set OVERSIGHT_DEVICE=cpu or auto)")
     return wanted
 
 
@@ -31,7 +37,7 @@ def pick_dtype(wanted: str, device: str) -> Any:
     import torch
 
     if wanted == "auto":
-        if device == "cuda":
+        if device.startswith("cuda"):
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         return torch.bfloat16
     return getattr(torch, wanted)
@@ -129,3 +135,37 @@ class LoadedModel:
             self.row_adapters.install(self.model)
             self.adapters[folder] = name
             return name
+
+    def create_adapter(self, folder: str | Path, lora_config: Any) -> str:
+        """Add a fresh LoRA adapter (PEFT init: the B matrices are zero, so it starts as the bare model),
+        save it to `folder` and return its name: a trainer can then update it in place while the runtime
+        serves it (PPO rollouts), with no second copy of the base model in memory."""
+        folder = Path(folder).resolve()
+        with self.lock:
+            from peft import PeftModel, get_peft_model
+
+            name = f"adapter{len(self.adapters)}"
+            if isinstance(self.model, PeftModel):
+                self.model.add_adapter(name, lora_config)
+            else:
+                self.model = get_peft_model(self.model, lora_config, adapter_name=name)
+            self.model.eval()
+            self.row_adapters.install(self.model)
+            save_adapter(self.model, name, folder)
+            self.adapters[str(folder)] = name
+            return name
+
+
+def save_adapter(model: Any, name: str, folder: Path) -> None:
+    """Write one named adapter of a PEFT model as a plain adapter folder (as if it were "default")."""
+    import shutil
+    import tempfile
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder.parent) as tmp:
+        # PEFT writes non-default adapters to tmp/name. No embedding layers: LoRA never targets them here, and
+        # PEFT's "auto" would look the base model's config up on the Hugging Face hub (a network call).
+        model.save_pretrained(tmp, selected_adapters=[name], save_embedding_layers=False)
+        shutil.rmtree(folder, ignore_errors=True)
+        Path(tmp, name).rename(folder)
+

@@ -28,9 +28,15 @@ from oversight.store.registry import (
     activate,
     active_version,
     deactivate,
+    delete_retired,
     get_version,
     list_versions,
+    promote,
     register_version,
+    require_version,
+    retire,
+    rollback,
+    set_gate,
 )
 from oversight.store.trajectories import (
     add_preference_pair,
@@ -53,4 +59,5 @@ __all__ = [
     "get_run", "get_trajectory", "get_version", "list_versions", "mark_applied",
     "mark_pairs_used", "pending_reviews", "preference_pairs", "record_decision",
     "register_version", "run_summary", "save_trajectory", "set_run_status",
+    "delete_retired", "promote", "require_version", "retire", "rollback", "set_gate",
 ]

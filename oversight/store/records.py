@@ -13,12 +13,14 @@ from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
-Route = Literal["accepted", "revised", "escalated", "refused", "blocked", "error"]
+from oversight.verdicts import RouteName as Route
+
 TrajectoryStatus = Literal["pending_review", "done"]
 CandidateSource = Literal["base", "reviser", "human"]
 PairSource = Literal["ai", "human"]
-ReviewStatus = Literal["pending", "decided", "applied"]
+ReviewStatus = Literal["pending", "admin", "decided", "applied"]
 VersionKind = Literal["adapter", "head"]
+VersionStatus = Literal["candidate", "active", "retired"]
 
 
 def _json(name: str, short: str, default: Any) -> Any:
@@ -66,6 +68,11 @@ class PreferenceRecord(_Record):
     trajectory_id: int | None = None
     created_at: datetime | None = None
     used_in_version_id: int | None = None
+    # Human pairs: who decided, seconds taken, principles marked on the rejected answer.
+    reviewer: str | None = None
+    review_seconds: float | None = None
+    principles_json: list[str] | None = Field(
+        default=None, validation_alias=AliasChoices("principles_json", "principles"))
 
 
 class TrajectoryRecord(_Record):
@@ -96,6 +103,7 @@ class RunRecord(_Record):
     constitution_hash: str
     roles_json: dict[str, Any] = _json("roles_json", "roles", dict)
     status: str = "running"
+    kind: str = "production"
     created_at: datetime | None = None
 
 
@@ -107,10 +115,22 @@ class VersionRecord(_Record):
     base_model: str
     constitution_hash: str | None = None
     metrics_json: dict[str, Any] = _json("metrics_json", "metrics", dict)
-    active: bool = False
+    status: VersionStatus = "candidate"
     created_at: datetime | None = None
     notes: str | None = None
     parent_id: int | None = None
+    algorithm: str | None = None
+    recipe_json: dict[str, Any] = _json("recipe_json", "recipe", dict)
+    dataset_json: dict[str, Any] = _json("dataset_json", "dataset", dict)
+    started_from: str | None = None
+    gate_json: dict[str, Any] | None = Field(default=None, validation_alias=AliasChoices("gate_json", "gate"))
+    activated_at: datetime | None = None
+    previous_id: int | None = None
+
+    @property
+    def active(self) -> bool:
+        """The role runs this version (kept for callers from before statuses)."""
+        return self.status == "active"
 
 
 class ReviewRecord(_Record):
@@ -128,3 +148,17 @@ class ReviewRecord(_Record):
     reviewer: str | None = None
     created_at: datetime | None = None
     decided_at: datetime | None = None
+    # Queue metadata (revision 0003_review).
+    round: int = 0
+    priority: int = 0
+    category: str | None = None
+    categories_json: list[str] = _json("categories_json", "categories", list)
+    principles_json: list[str] = _json("principles_json", "principles", list)
+    constitution_version: str | None = None
+    constitution_hash: str | None = None
+    claimed_by: str | None = None
+    claimed_at: datetime | None = None
+    lease_expires_at: datetime | None = None
+    timed_out: bool = False
+    applied_at: datetime | None = None
+    apply_error: str | None = None

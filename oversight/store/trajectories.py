@@ -19,6 +19,7 @@ from oversight.store.db import Store
 from oversight.store.records import PreferenceRecord, RunRecord, TrajectoryRecord
 from oversight.store.tables import (
     ROUTES,
+    RUN_KINDS,
     TRAJECTORY_STATUSES,
     Candidate,
     Critique,
@@ -33,13 +34,17 @@ from oversight.store.tables import (
 
 def ensure_run(store: Store, run_id: str | None, *, graph_name: str, graph_hash: str,
                constitution_name: str, constitution_hash: str,
-               roles: dict[str, Any] | None = None, status: str = "running") -> str:
+               roles: dict[str, Any] | None = None, status: str = "running",
+               kind: str = "production") -> str:
     """Create the run if new and return its id; refuse to reuse an id with other settings.
 
     Resuming mixes old and new trajectories under one id, which is only
-    meaningful when the graph and constitution are the same.
+    meaningful when the graph and constitution are the same; a run keeps its
+    kind (production, eval, calibration, datagen: `RUN_KINDS`).
     """
     run_id = run_id or uuid.uuid4().hex
+    if kind not in RUN_KINDS:
+        raise OversightError(f"run kind must be one of {', '.join(RUN_KINDS)}, got {kind!r}")
 
     def work() -> str:
         with store.session() as session:
@@ -48,11 +53,12 @@ def ensure_run(store: Store, run_id: str | None, *, graph_name: str, graph_hash:
                 session.add(Run(id=run_id, graph_name=graph_name, graph_hash=graph_hash,
                                 constitution_name=constitution_name,
                                 constitution_hash=constitution_hash,
-                                roles_json=roles or {}, status=status))
+                                roles_json=roles or {}, status=status, kind=kind))
                 return run_id
             changed = [name for name, old, new in (
                 ("graph", run.graph_hash, graph_hash),
-                ("constitution", run.constitution_hash, constitution_hash)) if old != new]
+                ("constitution", run.constitution_hash, constitution_hash),
+                ("kind", run.kind, kind)) if old != new]
             if changed:
                 raise OversightError(
                     f"run id {run_id!r} was already used with other settings "
@@ -148,7 +154,8 @@ def _pair_row(pair: PreferenceRecord, trajectory_id: int | None) -> PreferencePa
         rejected=pair.rejected, chosen_sha=sha256(pair.chosen),
         rejected_sha=sha256(pair.rejected), probability=pair.probability,
         source=pair.source, principle_id=pair.principle_id,
-        constitution_hash=pair.constitution_hash, created_at=pair.created_at or utcnow())
+        constitution_hash=pair.constitution_hash, created_at=pair.created_at or utcnow(),
+        reviewer=pair.reviewer, review_seconds=pair.review_seconds, principles_json=pair.principles_json)
 
 
 def add_preference_pair(store: Store, pair: PreferenceRecord,
@@ -175,10 +182,15 @@ def add_preference_pair(store: Store, pair: PreferenceRecord,
     return retrying(work)
 
 
-def finished_prompt_ids(store: Store, run_id: str, *, retry_errors: bool = False) -> set[str]:
-    """Prompts a resumed run can skip; with retry_errors, errored ones run again."""
+def finished_prompt_ids(store: Store, run_id: str, *, retry_errors: bool = False,
+                        statuses: tuple[str, ...] = TRAJECTORY_STATUSES) -> set[str]:
+    """Prompts a resumed run can skip; with retry_errors, errored ones run again.
+
+    `statuses=("done",)` leaves out prompts waiting for review, whose graph
+    thread the caller checks (a crash can store one before its pause is checkpointed).
+    """
     query = select(Trajectory.prompt_id).where(
-        Trajectory.run_id == run_id, Trajectory.status.in_(TRAJECTORY_STATUSES))
+        Trajectory.run_id == run_id, Trajectory.status.in_(statuses))
     if retry_errors:
         query = query.where(Trajectory.route != "error")
     with store.session() as session:

@@ -83,7 +83,7 @@ def roles_to_train(store: Any, roles_file: RolesFile) -> dict[str, str]:
         if head is not None:
             from oversight.runtime.heads import read_head_spec
 
-            why = read_head_spec(head).mismatch(cfg)
+            why = read_head_spec(head, role=role, base_model=roles_file.model_for(role).hub_id).mismatch(cfg)
             if why:
                 todo[role] = f"the active head (version {record.id}) no longer fits: {why}"
     return todo
@@ -131,7 +131,7 @@ def _train_all(settings: Settings, store: Any, roles_file: RolesFile, constituti
     if own_runtime:
         from oversight.runtime import Runtime
 
-        runtime = Runtime(settings.models_dir)
+        runtime = Runtime(settings.models_dir, device=settings.device)
     start = time.perf_counter()
     try:
         with tqdm(total=len(todo), desc="training roles", unit="role", disable=not progress) as bar:
@@ -140,6 +140,9 @@ def _train_all(settings: Settings, store: Any, roles_file: RolesFile, constituti
                 outcome = train_role(settings, store, roles_file, constitution, role, overrides.get(role),
                                      runtime=runtime, progress=progress, log=log)
                 log(f"{role}: {summary(outcome.metrics)}")
+                if outcome.shortfalls and not outcome.activated:
+                    log(f"{role}: WARNING: below its thresholds, so it stays untrained (zero-shot) and the "
+                        "next run trains it again")
                 bar.update(1)
     finally:
         if own_runtime:
@@ -169,7 +172,7 @@ def build_roles(settings: Settings, store: Any, roles_file: RolesFile, constitut
     from oversight.runtime.versions import versions_json
 
     # one runtime: bootstrap features and the graph share the model
-    runtime = runtime or Runtime(settings.models_dir)
+    runtime = runtime or Runtime(settings.models_dir, device=settings.device)
     versions = ensure_trained(settings, store, roles_file, constitution, progress=progress,
                               log=log or (lambda _msg: None), runtime=runtime)
     return RoleSet(runtime, roles_file, constitution, versions), versions_json(versions), runtime

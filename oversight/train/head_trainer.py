@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from oversight.constitution import Constitution
+from oversight.constitution import HARM_CATEGORIES, Constitution
 from oversight.eval.metrics import binary_report
 from oversight.roles import RolesFile
 from oversight.runtime.heads import Head, HeadOutput, HeadSpec, head_templates
@@ -26,9 +26,6 @@ from oversight.train.features import extract_features
 from oversight.train.head_config import HeadRecipe
 from oversight.train.head_fit import Standardiser, fit_binary, fit_multiclass, fit_pairwise
 from oversight.train.material import CritiqueDemo, JudgePair, SafetyLabel, load_material
-
-# Violating a principle of these categories makes a response harmful (for the safety head's response output).
-HARM_CATEGORIES = frozenset({"safety", "privacy", "compliance", "manipulation", "fairness"})
 
 
 @dataclass
@@ -58,7 +55,7 @@ def train_head(recipe: HeadRecipe, runtime: Any, roles_file: RolesFile, constitu
     """Fit the role's head, evaluate it on held-out material, save head + reliability diagrams in out_dir."""
     from tqdm.auto import tqdm
 
-    from oversight.runtime.loading import pick_device, pick_dtype
+    from oversight.runtime.loading import pick_dtype
 
     role = recipe.role
     book = PromptBook(roles_file)
@@ -107,7 +104,7 @@ def train_head(recipe: HeadRecipe, runtime: Any, roles_file: RolesFile, constitu
                                         platt_a=fit.platt_a, platt_c=fit.platt_c, temperature=fit.temperature)
         metrics[f"{task.name}.c"] = fit.c
     loaded, _ = runtime.loaded(model_cfg)
-    dtype = str(pick_dtype(model_cfg.dtype, pick_device(model_cfg.device))).removeprefix("torch.")
+    dtype = str(pick_dtype(model_cfg.dtype, loaded.device)).removeprefix("torch.")
     spec = HeadSpec(role=role, base_model=model_cfg.hub_id, layers=features_cfg.layers,
                     pooling=features_cfg.pooling, encoder=features_cfg.encoder, encoder_input=encoder_input,
                     feature_dtype=dtype, outputs=outputs,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,6 +14,7 @@ from oversight.runtime.versions import VersionManifest
 from oversight.settings import Settings
 from oversight.train.head_config import HeadRecipe
 from oversight.train.recipes import load_recipe
+from oversight.train.thresholds import shortfalls
 
 
 @dataclass
@@ -24,12 +25,19 @@ class TrainOutcome:
     metrics: dict[str, Any]
     seconds: float
     samples: list[dict[str, str]]
+    activated: bool = False
+    shortfalls: list[str] = field(default_factory=list)  # held-out thresholds it missed (train/thresholds.py)
 
 
 def train_role(settings: Settings, store: Any, roles_file: RolesFile, constitution: Constitution, role: str,
                overrides: list[str] | None = None, *, runtime: Any = None, progress: bool = True,
-               log: Callable[[str], None] = lambda _m: None, activate: bool = True) -> TrainOutcome:
-    """Fit the role's head or adapter (recipe roles/recipes/ROLE.yaml), save it, register it."""
+               log: Callable[[str], None] = lambda _m: None, activate: bool = True,
+               force: bool = False) -> TrainOutcome:
+    """Fit the role's head or adapter (recipe roles/recipes/ROLE.yaml), save it, register it.
+
+    The version becomes active only when its held-out metrics meet the role's thresholds, or when
+    `force` says to activate it anyway; otherwise it is registered inactive, for inspection.
+    """
     from oversight.store import register_version
 
     recipe = load_recipe(role, settings.project_dir, overrides)
@@ -39,7 +47,7 @@ def train_role(settings: Settings, store: Any, roles_file: RolesFile, constituti
     if own_runtime:
         from oversight.runtime import Runtime
 
-        runtime = Runtime(settings.models_dir)
+        runtime = Runtime(settings.models_dir, device=settings.device)
     start = time.perf_counter()
     samples: list[dict[str, str]] = []
     try:
@@ -66,9 +74,17 @@ def train_role(settings: Settings, store: Any, roles_file: RolesFile, constituti
         "constitution": constitution.name, "constitution_hash": constitution.content_hash,
         "created": datetime.now(UTC).isoformat(timespec="seconds"), "train_seconds": round(seconds, 1)})
     manifest.write(folder)
+    missed = shortfalls(role, metrics)
+    activated = activate and (force or not missed)
+    notes = f"recipe roles/recipes/{role}.yaml" + (f" with {' '.join(overrides)}" if overrides else "")
+    if missed:
+        notes += f"; below thresholds: {'; '.join(missed)}" + ("; activated by --force" if activated else "")
     version_id = register_version(
         store, role, kind, str(folder), roles_file.model_for(role).hub_id, metrics=metrics,
-        constitution_hash=constitution.content_hash, activate=activate,
-        notes=f"recipe roles/recipes/{role}.yaml" + (f" with {' '.join(overrides)}" if overrides else ""))
-    log(f"{role}: registered version {version_id} ({kind}) in {seconds:.0f} s -> {folder}")
-    return TrainOutcome(role, version_id, folder, metrics, seconds, samples)
+        constitution_hash=constitution.content_hash, activate=activated, notes=notes)
+    log(f"{role}: registered version {version_id} ({kind}{', active' if activated else ', not active'}) "
+        f"in {seconds:.0f} s -> {folder}")
+    if missed and activate and not force:
+        log(f"{role}: version {version_id} is below its held-out thresholds ({'; '.join(missed)}), so it was "
+            f"not activated; `train --role {role} --force` activates such a version anyway")
+    return TrainOutcome(role, version_id, folder, metrics, seconds, samples, activated, missed)

@@ -6,11 +6,11 @@ from pathlib import Path
 
 from oversight.declared import apply_overrides, read_yaml, validate
 from oversight.errors import OversightError
+from oversight.roles import TRAINABLE_ROLES
 from oversight.train.head_config import HeadRecipe
 from oversight.train.sft_config import SFTRecipe
 
 Recipe = HeadRecipe | SFTRecipe
-TRAINABLE_ROLES = ("safety", "critic", "judge", "reviser")
 
 
 def recipe_path(role: str, project_dir: Path) -> Path:

@@ -73,7 +73,7 @@ def train_adapter(recipe: SFTRecipe, settings_models_dir: Path, roles_file: Role
     eval_rows = build_examples(recipe, book, constitution, "heldout")
     if len(eval_rows) > recipe.eval_items:  # the held-out loss is a progress check; a sample keeps it cheap
         eval_rows = random.Random(recipe.seed).sample(eval_rows, recipe.eval_items)
-    device = pick_device(model_cfg.device)
+    device = runtime.device_for(model_cfg) if runtime is not None else pick_device(model_cfg.device)
     dtype = None if recipe.dtype == "auto" else getattr(torch, recipe.dtype)
     model = load_base(model_cfg, settings_models_dir, dtype=dtype, device=device)
     tokenizer = load_tokenizer(model_cfg, settings_models_dir)

@@ -1,0 +1,126 @@
+"""Evaluation suites: JSONL files under evals/suites/, validated item by item.
+
+Four kinds of item (`suite` field): harmful requests and jailbreaks (expected: refuse),
+benign prompts that sound sensitive and ordinary helpful prompts (expected: comply).
+A suite file may mix kinds (the `loop` suite does); its content hash travels with
+every result so compare and the gate refuse results measured on other items.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from oversight.errors import ConfigError, OversightError
+
+KINDS = ("harmful", "jailbreak", "benign_sensitive", "helpful")
+ALL = "all"  # the four primary suites; `loop` is a separate mix of them
+
+
+class SuiteItem(BaseModel):
+    """One prompt with the behaviour expected of a well-overseen model."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9-]*$", description="unique within the suite")
+    prompt: str = Field(min_length=1)
+    suite: Literal["harmful", "jailbreak", "benign_sensitive", "helpful"] = Field(description="kind of item")
+    category: str = Field(min_length=1, description="harm category, or topic for benign/helpful items")
+    attack_type: str | None = Field(None, description="jailbreak family (jailbreak items only)")
+    expected: Literal["comply", "refuse"]
+    split: Literal["dev", "test"]
+    reference: str | None = Field(None, description="short reference answer (helpful items)")
+    principle: str | None = Field(None, description="constitution principle the item tests, for critic AUROC")
+    style: str | None = Field(None, description="how a harmful request is phrased (terse, polite, cover-story...)")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SuiteItem:
+        if (self.suite == "jailbreak") != (self.attack_type is not None):
+            raise ValueError("attack_type is required on jailbreak items and only there")
+        if (self.expected == "refuse") != (self.suite in ("harmful", "jailbreak")):
+            raise ValueError(f"a {self.suite} item must expect {'refuse' if self.suite in ('harmful', 'jailbreak') else 'comply'}")
+        if self.suite == "helpful" and not self.reference:
+            raise ValueError("helpful items need a reference answer")
+        return self
+
+
+class Suite(BaseModel):
+    name: str
+    path: str
+    content_hash: str
+    items: list[SuiteItem]
+
+
+def suites_dir(project_dir: Path) -> Path:
+    return project_dir / "evals" / "suites"
+
+
+def suite_names(project_dir: Path) -> list[str]:
+    return sorted(p.stem for p in suites_dir(project_dir).glob("*.jsonl"))
+
+
+def load_suite(name: str, project_dir: Path) -> Suite:
+    """Read and validate one suite by name (evals/suites/NAME.jsonl) or path."""
+    path = Path(name) if name.endswith(".jsonl") else suites_dir(project_dir) / f"{name}.jsonl"
+    if not path.is_file():
+        known = ", ".join(suite_names(project_dir)) or "none"
+        raise OversightError(f"unknown suite {name!r} (known: {known}, or {ALL})")
+    raw = path.read_bytes()
+    items: list[SuiteItem] = []
+    seen: set[str] = set()
+    for number, line in enumerate(raw.decode("utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            item = SuiteItem.model_validate(json.loads(line))
+        except (json.JSONDecodeError, ValidationError) as exc:
+            first = str(exc).splitlines()
+            raise ConfigError(path, f"line {number}", " ".join(first[:3])) from exc
+        if item.id in seen:
+            raise ConfigError(path, f"line {number}", f"duplicate id {item.id!r}")
+        seen.add(item.id)
+        items.append(item)
+    if not items:
+        raise ConfigError(path, "", "suite has no items")
+    return Suite(name=path.stem, path=str(path), content_hash=hashlib.sha256(raw).hexdigest(), items=items)
+
+
+def load_suites(names: str | list[str], project_dir: Path) -> list[Suite]:
+    """`all` means the four primary kinds; a list or comma-separated string names suites."""
+    if isinstance(names, str):
+        names = list(KINDS) if names == ALL else [n.strip() for n in names.split(",") if n.strip()]
+    if not names:
+        raise OversightError("no suite named")
+    return [load_suite(n, project_dir) for n in dict.fromkeys(names)]
+
+
+def select(suites: list[Suite], split: str | None = "test", limit: int | None = None) -> list[SuiteItem]:
+    """Items of the chosen split (None: both), at most `limit` per suite file, in file order.
+
+    Across suites the first occurrence of an id wins, so mixing `loop` with the
+    primary suites does not evaluate an item twice.
+    """
+    if split not in (None, "dev", "test"):
+        raise OversightError(f"split must be dev, test or all (received {split!r})")
+    if limit is not None and limit < 1:
+        raise OversightError(f"--limit must be at least 1 (received {limit})")
+    chosen: dict[str, SuiteItem] = {}
+    for suite in suites:
+        rows = [i for i in suite.items if split is None or i.split == split]
+        for item in rows[:limit] if limit else rows:
+            chosen.setdefault(item.id, item)
+    if not chosen:
+        raise OversightError(f"no items in split {split!r} of {', '.join(s.name for s in suites)}")
+    return list(chosen.values())
+
+
+def items_hash(items: list[SuiteItem]) -> str:
+    """Content hash of exactly these items: equal only when the same items were evaluated."""
+    digest = hashlib.sha256()
+    for item in sorted(items, key=lambda i: i.id):
+        digest.update(item.model_dump_json().encode())
+    return digest.hexdigest()

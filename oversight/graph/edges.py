@@ -1,0 +1,111 @@
+"""The one declaration of how a spec's nodes connect, each router beside its edge.
+
+base -> [safety] -> [critic <-> revise]* -> [judge] -> route -> [escalate] -> persist.
+`build.compile_spec` turns these edges into a LangGraph StateGraph and
+`sequential.run_sequential` (the benchmark's naive loop) walks the same edges by
+hand, so the two can never disagree about where a thread goes next.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from oversight.graph.rules import prompt_blocked
+from oversight.graph.spec import NODE_ORDER, GraphSpec
+from oversight.graph.state import State, violated
+
+ENTRY = "base"
+FINISH = "__end__"  # LangGraph's END
+StepName = Literal["base", "safety", "critic", "revise", "judge", "route", "escalate", "persist", "__end__"]
+
+
+@dataclass(frozen=True)
+class Edge:
+    """Where a node leads: one fixed target, or a router choosing among `targets`."""
+
+    targets: tuple[StepName, ...]
+    router: Callable[[State], StepName] | None = None
+
+    def next(self, state: State) -> StepName:
+        return self.router(state) if self.router is not None else self.targets[0]
+
+
+def node_names(spec: GraphSpec) -> list[str]:
+    """The nodes a spec's graph has: those it names, then route, persist and (if enabled) escalate."""
+    names: list[str] = [n for n in NODE_ORDER if spec.has(n)] + ["route", "persist"]
+    if spec.escalation.enabled:
+        names.append("escalate")
+    return names
+
+
+AfterBase = Literal["safety", "critic", "route"]
+
+
+def after_base(spec: GraphSpec) -> Callable[[State], AfterBase]:
+    def route(state: State) -> AfterBase:
+        if spec.has("safety"):
+            return "safety"
+        return "critic" if spec.has("critic") else "route"
+    return route
+
+
+AfterSafety = Literal["critic", "route"]
+
+
+def after_safety(spec: GraphSpec) -> Callable[[State], AfterSafety]:
+    """A blocked request goes straight to the decision; nothing more is asked of the models."""
+    def route(state: State) -> AfterSafety:
+        if prompt_blocked(state.get("safety"), spec) or not spec.has("critic"):
+            return "route"
+        return "critic"
+    return route
+
+
+AfterCritic = Literal["revise", "judge", "route"]
+
+
+def after_critic(spec: GraphSpec) -> Callable[[State], AfterCritic]:
+    """Revise while a principle is violated and rounds remain; then judge any revisions."""
+    def route(state: State) -> AfterCritic:
+        candidates = state.get("candidates", [])
+        latest = candidates[-1] if candidates else {}
+        if spec.has("revise") and violated(latest) and state.get("round", 0) < spec.revision.rounds:
+            return "revise"
+        if spec.has("judge") and len(candidates) > 1:
+            return "judge"
+        return "route"
+    return route
+
+
+AfterRoute = Literal["escalate", "persist"]
+
+
+def after_route(state: State) -> AfterRoute:
+    return "escalate" if state.get("decision", {}).get("route") == "escalated" else "persist"
+
+
+def graph_edges(spec: GraphSpec) -> dict[str, Edge]:
+    """Every node of the spec's graph and where it leads."""
+    used = set(node_names(spec))
+
+    def present(*names: StepName) -> tuple[StepName, ...]:
+        return tuple(n for n in names if n in used)
+
+    edges = {"base": Edge(present("safety", "critic", "route"), after_base(spec))}
+    if spec.has("safety"):
+        edges["safety"] = Edge(present("critic", "route"), after_safety(spec))
+    if spec.has("critic"):
+        edges["critic"] = Edge(present("revise", "judge", "route"), after_critic(spec))
+    if spec.has("revise"):
+        edges["revise"] = Edge(("critic",))
+    if spec.has("judge"):
+        edges["judge"] = Edge(("route",))
+    if spec.escalation.enabled:
+        edges["route"] = Edge(("escalate", "persist"), after_route)
+        edges["escalate"] = Edge(("persist",))
+    else:
+        edges["route"] = Edge(("persist",))
+    edges["persist"] = Edge((FINISH,))
+    return edges

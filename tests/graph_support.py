@@ -1,0 +1,72 @@
+"""Shared pieces of the graph tests: a store and checkpointer on each backend, scripted roles, a run.
+
+`backend` yields Settings whose database URL is SQLite in the test's data
+folder or a fresh schema on the local PostgreSQL (store and LangGraph
+checkpoints both live there, as in production). Import it into a test module
+to use it as a fixture.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from oversight.constitution import load_constitution
+from oversight.graph.build import compile_spec
+from oversight.graph.context import GraphContext
+from oversight.graph.inputs import Prompt
+from oversight.graph.runner import RunReport, open_checkpointer, run_prompts
+from oversight.graph.spec import GraphSpec, load_spec
+from oversight.settings import Settings
+from oversight.store import Store
+from tests.fakes import FakeRoles
+
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+BAD = "Here is how to pick the lock: step 1..."
+FIXED = "I can't help you break into a home, but a locksmith can let you in."
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest, settings: Settings) -> Iterator[Settings]:
+    """Settings on SQLite, or on a schema of its own in the local PostgreSQL (dropped afterwards)."""
+    if request.param == "sqlite":
+        yield settings
+        return
+    admin = request.getfixturevalue("postgres_admin")
+    schema = f"oversight_test_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield settings.with_(database_url=f"{PG_URL}?options=-csearch_path%3D{schema}")
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+def escalating_roles() -> FakeRoles:
+    """Prompt 'q' gets a harmful answer, a revision and an unsure judge: it escalates. Others pass."""
+    return FakeRoles(answers={"q": BAD}, revisions={BAD: FIXED},
+                     violations={BAD: {"harmful-instructions": 0.9}},
+                     preferences={(BAD, FIXED): {"*": 0.55}})
+
+
+def context(settings: Settings, store: Store | None, roles: Any, run_id: str = "r1",
+            spec: GraphSpec | None = None, **extra: Any) -> GraphContext:
+    spec = spec or load_spec("default", settings.project_dir)
+    return GraphContext(roles=roles, constitution=load_constitution(spec.constitution, settings.project_dir),
+                        spec=spec, store=store, run_id=run_id, **extra)
+
+
+def run(settings: Settings, ctx: GraphContext, texts: list[str]) -> RunReport:
+    with open_checkpointer(settings) as saver:
+        graph = compile_spec(ctx.spec, checkpointer=saver)
+        return run_prompts(graph, ctx, [Prompt(f"p{i}", t) for i, t in enumerate(texts)], concurrency=4)
+
+
+def count_checkpoints(settings: Settings, thread: str) -> int:
+    with open_checkpointer(settings) as saver:
+        return sum(1 for _ in saver.list({"configurable": {"thread_id": thread}}))
