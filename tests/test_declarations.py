@@ -64,9 +64,21 @@ def test_shipped_graph_specs_load(path: Path) -> None:
 
 @pytest.mark.parametrize("path", sorted((PROJECT_DIR / "roles" / "recipes").glob("*.yaml")), ids=lambda p: p.name)
 def test_shipped_training_recipes_load(path: Path) -> None:
+    """Every shipped recipe validates with the loader its name says: role, base_<algo>, base_ppo or retrain."""
+    from oversight.train.base_recipes import load_base_recipe
+    from oversight.train.ppo_config import load_ppo_recipe
     from oversight.train.recipes import load_recipe
+    from oversight.train.retrain_config import load_retrain_config
 
-    assert load_recipe(path.stem, PROJECT_DIR).role == path.stem
+    name = path.stem
+    if name == "retrain":
+        assert load_retrain_config(name, PROJECT_DIR) is not None
+    elif name == "base_ppo":
+        assert load_ppo_recipe(name, PROJECT_DIR) is not None
+    elif name.startswith("base_"):
+        assert load_base_recipe(name.removeprefix("base_"), name, PROJECT_DIR) is not None
+    else:
+        assert load_recipe(name, PROJECT_DIR).role == name
 
 
 def test_role_override_from_command_line() -> None:
@@ -130,7 +142,7 @@ def test_role_naming_an_undeclared_model(tmp_path: Path, capsys: pytest.CaptureF
 
 
 def test_roles_unknown_key_and_missing_role(tmp_path: Path) -> None:
-    path = _roles(tmp_path, DEFAULT_ROLES.replace("    adapter: null\n", "    adaptor: null\n", 1))
+    path = _roles(tmp_path, DEFAULT_ROLES.replace("    adapter: ", "    adaptor: ", 1))  # the base role's
     with pytest.raises(ConfigError, match=r"roles\.base\.adaptor: unknown key"):
         load_roles(path, PROJECT_DIR)
     head, _, _ = DEFAULT_ROLES.partition("  reviser:")

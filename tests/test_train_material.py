@@ -169,6 +169,7 @@ def test_a_head_read_through_another_template_is_trained_again(settings: Setting
     critic = roles_file.roles["critic"]
     head = _toy_head(tmp_path)
     head.spec.role, head.spec.layers = "critic", critic.features.layers
+    head.spec.base_model = "HuggingFaceTB/SmolLM2-135M-Instruct"  # the role's model: a head for another is refused
     head.spec.pooling, head.spec.encoder = critic.features.pooling, critic.features.encoder
     assert "no prompt templates" in (head.spec.mismatch(critic) or "")  # heads saved before templates were recorded
     head.spec.templates = head_templates(critic, {"verdict", "exchange"})
@@ -179,7 +180,7 @@ def test_a_head_read_through_another_template_is_trained_again(settings: Setting
     head.save(folder / "head.json")
     VersionManifest(role="critic", kind="head", head="head.json", adapter_from="reviser").write(folder)
     store = Store.open(settings)
-    version = register_version(store, "critic", "head", str(folder), "m")
+    version = register_version(store, "critic", "head", str(folder), head.spec.base_model)
     assert "critic" not in roles_to_train(store, roles_file)
     assert roles_to_train(store, roles_file)["safety"] == "no trained version yet"
 

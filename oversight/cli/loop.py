@@ -50,6 +50,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     print(before_after_table(report))
     print()
     print(stage_table(report))
-    print(f"candidate base versions: sft {report.versions['sft']}, dpo {report.versions['dpo']} (not promoted)")
+    print(f"candidate base versions: sft {report.versions['sft']}, dpo {report.versions.get('dpo', 'skipped')} "
+          "(not promoted)")
     print(f"report: {path}")
     return 0

@@ -88,6 +88,11 @@ def run_loop(settings: Settings, store: Any, config: LoopConfig, *, progress: bo
         sft = train_base(settings, store, algo="sft", recipe=config.sft_recipe, overrides=config.sft_overrides,
                          dataset=exported.out, constitution=constitution, progress=progress, log=log)
         report.versions["sft"] = sft.version_id
+    pairs = exported.manifest.get("counts", {}).get("preference", {}).get("train", 0)
+    if not pairs:  # the generate spec stores no judged pairs when nothing needed revising against a judge
+        log("no preference pairs in the export: DPO skipped, the SFT candidate is evaluated")
+        report.after = _measure(settings, store, config, sft, report.folder / "after", progress, stage)
+        return report
     with stage("train dpo"):
         dpo = train_base(settings, store, algo="dpo", recipe=config.dpo_recipe, overrides=config.dpo_overrides,
                          dataset=exported.out, constitution=constitution, parent_version=sft.version_id,

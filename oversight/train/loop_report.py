@@ -61,7 +61,8 @@ def write_loop_report(report: LoopReport) -> Path:
             for t, r in side.items()]
     text = "\n".join([
         "# Alignment loop", "",
-        f"Candidate versions: SFT {report.versions.get('sft')}, DPO {report.versions.get('dpo')} (not promoted).",
+        f"Candidate versions: SFT {report.versions.get('sft')}, DPO {report.versions.get('dpo', 'skipped')} "
+        "(not promoted).",
         f"Data generation: {report.datagen.get('prompts')} prompts, run `{report.datagen.get('run_id')}`, "
         f"routes {report.datagen.get('routes')}; export {report.export.get('export_id')}: "
         f"{report.export.get('summary')}.", "",
