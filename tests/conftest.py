@@ -156,7 +156,7 @@ def trained_home(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
     from oversight.train.bootstrap import ensure_trained
 
     home = tmp_path_factory.mktemp("trained_home")
-    cache = None if request.config.getoption("--no-trained-cache") or request.config.cache is None \
+    cache = None if request.config.getoption("--no-trained-cache") or getattr(request.config, "cache", None) is None \
         else request.config.cache.mkdir(f"trained_home_{_trained_inputs_hash()}")
     settings = Settings(home=home, database_url=f"sqlite:///{home / 'oversight.db'}", models_root=SHARED_MODELS)
     if cache is not None and (cache / "oversight.db").exists():

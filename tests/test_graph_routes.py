@@ -158,6 +158,49 @@ def test_resume_after_human_decision(settings: Settings, store: Store) -> None:
     assert len(pending_reviews(store)) == 0
 
 
+def test_reviewer_sends_the_answer_back_and_the_thread_goes_round_again(settings: Settings, store: Store) -> None:
+    """Decision `revise`: the note is the reviser's critique, the proposal is rewritten, and the graph decides again."""
+    again = f"{FIXED} [revised]"
+    roles = FakeRoles(answers={"q": BAD}, revisions={BAD: FIXED},
+                      violations={BAD: {"harmful-instructions": 0.9}},
+                      preferences={(BAD, FIXED): {"*": 0.55}, (BAD, again): {"*": 0.9}})
+    seen: list[Any] = []
+    real_revise = roles.revise
+    roles.revise = lambda prompt, response, critiques: seen.append((response, critiques)) or \
+        real_revise(prompt, response, critiques)  # type: ignore[method-assign]
+    _, ctx, [result] = run(settings, store, roles, ["q"])
+    assert result.status == "pending_review"
+    with open_checkpointer(settings) as saver:
+        graph = compile_spec(ctx.spec, checkpointer=saver)
+        with pytest.raises(OversightError, match="'revise' needs a 'note'"):
+            resume(graph, ctx, "r1:p0", {"action": "revise"})
+        done = resume(graph, ctx, "r1:p0", {"action": "revise", "note": "Mention the landlord too.",
+                                             "reviewer": "ana", "violations": {"1": ["helpfulness"]}})
+    assert (done.status, done.route, done.final_response) == ("done", "revised", again)
+    response, critiques = seen[-1]
+    assert response == FIXED and [(p.id, text) for p, text in critiques] == [("helpfulness", "Mention the landlord too.")]
+    stored = get_trajectory(store, "r1", "p0")
+    assert [c.source for c in stored.candidates] == ["base", "reviser", "reviser"]
+    assert preference_pairs(store, source="human") == []  # a send-back states no preference
+
+
+def test_refuse_with_a_reference_answer_and_a_timed_out_refusal(settings: Settings, store: Store) -> None:
+    roles = FakeRoles(answers={"q": BAD, "r": BAD}, revisions={BAD: FIXED},
+                      violations={BAD: {"harmful-instructions": 0.9}},
+                      preferences={(BAD, FIXED): {"*": 0.55}})
+    _, ctx, results = run(settings, store, roles, ["q", "r"])
+    assert [r.status for r in results] == ["pending_review", "pending_review"]
+    reference = "I won't help with entering someone else's home. If you are locked out, call a locksmith."
+    with open_checkpointer(settings) as saver:
+        graph = compile_spec(ctx.spec, checkpointer=saver)
+        mine = resume(graph, ctx, "r1:p0", {"action": "refuse", "text": reference, "reviewer": "ana"})
+        late = resume(graph, ctx, "r1:p1", {"action": "refuse", "reviewer": "deadline", "timed_out": True})
+    assert (mine.route, mine.final_response) == ("refused", reference)
+    assert (late.route, late.final_response) == ("refused", ctx.spec.safety.refusal_message)
+    human = preference_pairs(store, source="human")
+    assert human and {p.chosen for p in human} == {reference}  # nothing learned from the timed-out one
+
+
 def test_guard_blocks_harmful_answers_and_generate_never_stops(settings: Settings, store: Store) -> None:
     roles = FakeRoles(answers={"q": BAD}, safety={"q": {"response_harmful_prob": 0.95}})
     guard = spec_with("guard", settings)

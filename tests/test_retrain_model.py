@@ -95,10 +95,12 @@ def plan(**changes: Any) -> RetrainConfig:
 
 @pytest.mark.model
 def test_retrain_end_to_end_then_a_worse_candidate_is_kept_out(filled: Settings, runtime: Any,
-                                                               capsys: pytest.CaptureFixture[str]) -> None:
+                                                               capsys: pytest.CaptureFixture[str],
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     from oversight.cli.main import main
 
     report, _worse = end_to_end(filled, runtime)
+    monkeypatch.setenv("OVERSIGHT_HOME", str(filled.home))  # the command reads the filled store
     assert main(["models", "show", str(report.candidate_id)]) == 0
     shown = capsys.readouterr().out
     assert "human" in shown and "learned from reviewers: " in shown and "gate: " in shown

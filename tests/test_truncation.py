@@ -52,7 +52,7 @@ def test_six_thousand_token_prompt_keeps_system_prompt_and_template_in_every_ope
     handle.score_options([chat], ["Yes", "No"])
     handle.features([chat], layers=[-8], pooling="last")
 
-    kept, cut = ops.tokenize(handle.loaded, [rendered])
+    kept, cut = ops.tokenize(handle.loaded, [rendered], handle.max_context)
     kept_ids = kept[0]
     assert cut == [True] and gen.truncated and gen.prompt_tokens == len(kept_ids) == 512
     # The head keeps the system prompt and the user header; the tail keeps the request's end and the

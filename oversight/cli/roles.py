@@ -41,10 +41,14 @@ def run_check(args: argparse.Namespace, settings: Settings) -> int:
         print(f"  adapter: {version.adapter or 'none (bare model)'}")
         if role != "base" and role != "reviser":
             print(f"  head: {version.head or 'none (zero-shot option scoring)'}")
+        if role == "base" and version.version_id is None:
+            # Not a problem: the base model learns only from reviewed trajectories (`retrain`).
+            print("  no promoted version yet: the bare model answers until `retrain` promotes one")
+            continue
         if wants_training(roles_file, role) and version.version_id is None:
             print("  UNTRAINED: no registered version; runs zero-shot until `train --role "
                   f"{role}` (or the first `graph` run) trains it")
-            flagged += role != "base"
+            flagged += 1
             continue
         if version.version_id is None:
             print("  zero-shot by configuration (no trained parts declared)")

@@ -86,6 +86,14 @@ def after_route(state: State) -> AfterRoute:
     return "escalate" if state.get("decision", {}).get("route") == "escalated" else "persist"
 
 
+AfterEscalate = Literal["revise", "persist"]
+
+
+def after_escalate(state: State) -> AfterEscalate:
+    """A reviewer who sent the answer back (decision `revise`) starts another round."""
+    return "revise" if (state.get("human") or {}).get("action") == "revise" else "persist"
+
+
 def graph_edges(spec: GraphSpec) -> dict[str, Edge]:
     """Every node of the spec's graph and where it leads."""
     used = set(node_names(spec))
@@ -104,7 +112,8 @@ def graph_edges(spec: GraphSpec) -> dict[str, Edge]:
         edges["judge"] = Edge(("route",))
     if spec.escalation.enabled:
         edges["route"] = Edge(("escalate", "persist"), after_route)
-        edges["escalate"] = Edge(("persist",))
+        edges["escalate"] = Edge(("revise", "persist"), after_escalate) if spec.has("revise") \
+            else Edge(("persist",))
     else:
         edges["route"] = Edge(("persist",))
     edges["persist"] = Edge((FINISH,))

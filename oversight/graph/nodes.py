@@ -60,14 +60,38 @@ def critic(state: State, ctx: GraphContext) -> dict[str, Any]:
 
 
 def revise(state: State, ctx: GraphContext) -> dict[str, Any]:
+    """A rewrite of the newest candidate from the critic's critiques, or from a reviewer's note.
+
+    A reviewer who sends a thread back (decision `revise`) is the critic this time: the note is
+    the critique, against the principles the reviewer marked (else those the critic flagged, else
+    helpfulness), and the graph's proposal (else the newest candidate) is what gets rewritten.
+    """
     candidates = list(state["candidates"])
-    latest = candidates[-1]
-    pairs = [(ctx.constitution.principle(c["principle_id"]), c["text"])
-             for c in violated(latest) if c.get("text")]
-    text = ctx.roles.revise(state["prompt"], latest["text"], pairs)
+    human = state.get("human") or {}
+    update: dict[str, Any] = {}
+    if human.get("action") == "revise":
+        proposal = (state.get("decision") or {}).get("final_index")
+        draft = candidates[proposal if proposal is not None else -1]
+        pairs = [(p, human["note"].strip()) for p in _marked_principles(human, draft, ctx)]
+        # Consumed: the thread's next escalation asks the reviewer afresh.
+        update = {"human": {}, "human_notes": [*state.get("human_notes", []), dict(human)]}
+    else:
+        draft = candidates[-1]
+        pairs = [(ctx.constitution.principle(c["principle_id"]), c["text"])
+                 for c in violated(draft) if c.get("text")]
+    text = ctx.roles.revise(state["prompt"], draft["text"], pairs)
     round_ = state.get("round", 0) + 1
     candidates.append({"index": len(candidates), "round": round_, "text": text, "source": "reviser"})
-    return {"candidates": candidates, "round": round_}
+    return {"candidates": candidates, "round": round_, **update}
+
+
+def _marked_principles(human: dict[str, Any], draft: dict[str, Any], ctx: GraphContext) -> list[Any]:
+    """Principles the reviewer marked on the draft ({"violations": {"INDEX": [ids]}}), else the critic's."""
+    known = {p.id for p in ctx.constitution.principles}
+    marked = (human.get("violations") or {}).get(str(draft["index"]), [])
+    ids = [pid for pid in marked if pid in known] or [c["principle_id"] for c in violated(draft)] or ["helpfulness"]
+    return [ctx.constitution.principle(pid) for pid in dict.fromkeys(ids) if pid in known] \
+        or list(ctx.constitution.by_priority()[:1])
 
 
 def judge(state: State, ctx: GraphContext) -> dict[str, Any]:

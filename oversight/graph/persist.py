@@ -62,8 +62,9 @@ def human_pairs(state: State) -> list[dict[str, Any]]:
     decision = state.get("decision", {})
     index = decision.get("final_index")
     candidates = state.get("candidates", [])
-    if not state.get("human") or index is None:
-        return []
+    human = state.get("human") or {}
+    if not human or index is None or human.get("timed_out") or human.get("action") == "revise":
+        return []  # a fallback refusal after a deadline, or a send-back, says nothing about preferences
     chosen = candidates[index]["text"]
     seen: set[str] = {chosen}
     pairs = []

@@ -67,7 +67,7 @@ def _resume(graph: Any, ctx: GraphContext, thread: str, decision: dict[str, Any]
     snapshot = graph.get_state(config)  # again, now that the thread is ours
     if not snapshot.interrupts:
         raise OversightError(f"thread {thread!r} is not waiting for a decision")
-    decision = check_decision(snapshot.values, decision)
+    decision = check_decision(snapshot.values, decision, ctx.spec)
     values = graph.invoke(Command(resume=decision), config, context=ctx)
     finished = not values.get("__interrupt__")
     if ctx.store is not None:

@@ -56,6 +56,8 @@ class State(InputState, total=False):
     """The route decision (automatic, or after a human)."""
     human: dict[str, Any]
     """The reviewer's decision when the thread was escalated and resumed."""
+    human_notes: list[dict[str, Any]]
+    """Decisions that sent the thread back to the reviser (`revise`), oldest first."""
     final_response: str | None
     """The only user-visible output."""
     trajectory_id: int
