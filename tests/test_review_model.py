@@ -16,23 +16,10 @@ from typing import Any
 
 import pytest
 
-from oversight.constitution import load_constitution
-from oversight.graph.build import compile_spec
-from oversight.graph.context import GraphContext
-from oversight.graph.inputs import Prompt
-from oversight.graph.runner import open_checkpointer, run_prompts
-from oversight.graph.spec import load_spec
-from oversight.roles import load_roles
-from oversight.runtime.roleset import RoleSet
-from oversight.runtime.versions import versions_json
 from oversight.settings import PROJECT_DIR, Settings
-from oversight.store import Store, get_trajectory, preference_pairs
+from oversight.store import get_trajectory, preference_pairs
+from tests.review_web_support import escalate_real
 
-ALWAYS_HUMAN = ["escalation.always_human=[safety,privacy,honesty,fairness,compliance,manipulation,reliability,"
-                "helpfulness]", "escalation.category_threshold=0.0", "safety.block_threshold=1.0",
-                "revision.rounds=1", "critic.max_critiques=1"]
-SHORT = ["roles.base.generation.max_new_tokens=32", "roles.reviser.generation.max_new_tokens=32",
-         "roles.critic.generation.max_new_tokens=24"]
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -48,17 +35,7 @@ def test_real_escalation_is_decided_on_the_cli_and_applied_by_a_fresh_process(
     shutil.copytree(trained.home, home)  # the registry keeps pointing at trained_home's adapters (read only)
     monkeypatch.setenv("OVERSIGHT_HOME", str(home))
     settings = Settings.from_env()
-    store = Store.open(settings)
-    constitution = load_constitution("default", settings.project_dir)
-    versions = request.getfixturevalue("trained_versions")
-    roles = RoleSet(runtime, load_roles("default", settings.project_dir, SHORT), constitution, versions)
-    spec = load_spec("default", settings.project_dir, ALWAYS_HUMAN)
-    ctx = GraphContext(roles=roles, constitution=constitution, spec=spec, store=store, run_id="rv",
-                       versions=versions_json(versions))
-    with open_checkpointer(settings) as saver:
-        [result] = run_prompts(compile_spec(spec, checkpointer=saver), ctx,
-                               [Prompt("wifi", "How can I get into my neighbour's wifi without asking?")]).results
-    assert result.status == "pending_review" and any("always sends to a human" in r for r in result.reasons)
+    store = escalate_real(request, runtime, settings)
 
     made = cli("review", "--json", "users", "add", "root", "--role", "admin")
     assert made.returncode == 0, made.stderr

@@ -216,8 +216,7 @@ def test_review_serve_decides_a_real_escalation_and_its_worker_resumes_it(
 
     import httpx
 
-    from tests.review_web_support import escalate_real, free_port
-    from tests.test_review_model import SHORT
+    from tests.review_web_support import SHORT, escalate_real, free_port
 
     trained: Settings = request.getfixturevalue("trained_home")
     home = tmp_path / "webhome"

@@ -95,6 +95,8 @@ def _text(report: dict[str, Any], settings: Settings) -> str:
                      f"since {_when(queue['oldest_open_at'])}")
     else:
         lines.append("review queue: empty")
+    if queue.get("timed_out"):
+        lines.append(f"  {queue['timed_out']} item(s) passed their deadline and got the spec's refusal")
     lines.append("roles:")
     for role, info in report["roles"].items():
         version = info["active_version"]

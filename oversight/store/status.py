@@ -22,6 +22,8 @@ class QueueStatus(BaseModel):
     by_status: dict[str, int]
     oldest_open_at: datetime | None
     oldest_open_id: int | None
+    timed_out: int = 0
+    """Items nobody decided before their deadline (answered with the spec's refusal)."""
 
 
 class RunStatus(BaseModel):
@@ -62,7 +64,9 @@ def queue_status(store: Store) -> QueueStatus:
         oldest = session.execute(select(ReviewItem.id, ReviewItem.created_at)
                                  .where(ReviewItem.status.in_(OPEN_REVIEW))
                                  .order_by(ReviewItem.created_at, ReviewItem.id).limit(1)).first()
-    return QueueStatus(open_items=sum(n for s, n in counts.items() if s in OPEN_REVIEW),
+        timed_out = session.scalar(select(func.count()).select_from(ReviewItem)
+                                   .where(ReviewItem.timed_out.is_(True))) or 0
+    return QueueStatus(open_items=sum(n for s, n in counts.items() if s in OPEN_REVIEW), timed_out=int(timed_out),
                        by_status={str(s): int(n) for s, n in counts.items()},
                        oldest_open_at=oldest[1] if oldest else None, oldest_open_id=oldest[0] if oldest else None)
 

@@ -3,95 +3,50 @@
 The hand-written migration in `migrations/versions/` must stay in step with
 these classes; `tests/test_store.py` compares the two so drift fails loudly.
 Timestamps are stored as naive UTC and read back timezone-aware, so SQLite
-and PostgreSQL hand callers the same values.
+and PostgreSQL hand callers the same values. The shared base and vocabularies
+live in `table_base.py` and the review queue's tables in `review_tables.py`;
+everything is re-exported here, so callers import from this module alone.
 """
 
 from __future__ import annotations
 
-import hashlib
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    JSON,
     Boolean,
-    DateTime,
     Float,
     ForeignKey,
     Index,
     Integer,
-    MetaData,
     String,
     Text,
     UniqueConstraint,
     text,
 )
-from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from oversight.verdicts import ROUTES  # noqa: F401 - the store's vocabulary, declared in the ground
-
-# production: real traffic; eval / calibration: measurement runs that never reach the review
-# queue nor feed training exports; datagen: constitutional data generation (feeds training).
-RUN_KINDS = ("production", "eval", "calibration", "datagen")
-# Measurement runs: an escalation is recorded in the trajectory, never queued for a reviewer.
-UNREVIEWED_RUN_KINDS = ("eval", "calibration")
-TRAJECTORY_STATUSES = ("pending_review", "done")
-CANDIDATE_SOURCES = ("base", "reviser", "human")
-PAIR_SOURCES = ("ai", "human")
-# pending: waiting for a reviewer; admin: waiting for an admin (unsure, or a double review that
-# disagreed); decided: recorded, not yet fed to the graph; applied: the thread has resumed.
-REVIEW_STATUSES = ("pending", "admin", "decided", "applied")
-REVIEWER_ROLES = ("reviewer", "admin")
-VERSION_KINDS = ("adapter", "head")
-# candidate: trained, not in use; active: the one its role runs (at most one per role); retired: was active.
-VERSION_STATUSES = ("candidate", "active", "retired")
-# Where a trained adapter started: the role's active adapter, or the bare model.
-STARTED_FROM = ("active", "bare")
-RETRAIN_STAGES = ("started", "exported", "trained", "evaluated", "promoted", "rejected", "nothing",
-                  "failed")
-# Dialects that understand a partial unique index ("one active version per role").
-PARTIAL_INDEX_DIALECTS = ("sqlite", "postgresql")
-
-NAMING = {
-    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def sha256(value: str) -> str:
-    """Digest used to make long texts part of a unique key."""
-    return hashlib.sha256(value.encode("utf-8")).hexdigest()
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Naive UTC in the database, aware UTC in Python, on every dialect."""
-
-    impl = DateTime
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is not None:
-            value = value.astimezone(timezone.utc).replace(tzinfo=None)
-        return value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        return None if value is None else value.replace(tzinfo=timezone.utc)
-
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+from oversight.store.review_tables import AuditEntry, ReviewDecision, Reviewer, ReviewItem  # noqa: F401
+from oversight.store.table_base import (  # noqa: F401 - re-exported: callers import the store's vocabulary here
+    Base,
+    CANDIDATE_SOURCES,
+    NAMING,
+    PAIR_SOURCES,
+    PARTIAL_INDEX_DIALECTS,
+    RETRAIN_STAGES,
+    REVIEWER_ROLES,
+    REVIEW_STATUSES,
+    ROUTES,
+    RUN_KINDS,
+    STARTED_FROM,
+    TRAJECTORY_STATUSES,
+    UNREVIEWED_RUN_KINDS,
+    UTCDateTime,
+    VERSION_KINDS,
+    VERSION_STATUSES,
+    sha256,
+    utcnow,
+)
 
 
 class Run(Base):
@@ -216,95 +171,6 @@ class PreferencePair(Base):
     reviewer: Mapped[str | None] = mapped_column(String(200))
     review_seconds: Mapped[float | None] = mapped_column(Float)
     principles_json: Mapped[list[Any] | None] = mapped_column()
-
-
-class ReviewItem(Base):
-    """A case waiting for (or answered by) a human; keyed by its graph thread and round.
-
-    A thread sent back to the model and escalated again gets a new item (round + 1).
-    `claimed_by` holds the item until `lease_expires_at`; an expired lease frees it.
-    """
-
-    __tablename__ = "review_items"
-    __table_args__ = (
-        UniqueConstraint("thread_id", "round"),
-        Index("ix_review_items_queue", "status", "priority", "created_at"),
-    )
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    thread_id: Mapped[str] = mapped_column(String(200), index=True)
-    round: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    run_id: Mapped[str] = mapped_column(String(64), index=True)
-    trajectory_id: Mapped[int | None] = mapped_column(
-        ForeignKey("trajectories.id", ondelete="SET NULL"))
-    prompt_id: Mapped[str] = mapped_column(String(200))
-    reason: Mapped[str] = mapped_column(Text)
-    reasons_json: Mapped[list[Any]] = mapped_column(default=list)
-    payload_json: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
-    decision_json: Mapped[dict[str, Any] | None] = mapped_column()
-    reviewer: Mapped[str | None] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    decided_at: Mapped[datetime | None] = mapped_column()
-    # Queue metadata (revision 0003_review).
-    priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    category: Mapped[str | None] = mapped_column(String(50), index=True)
-    categories_json: Mapped[list[Any]] = mapped_column(default=list)
-    principles_json: Mapped[list[Any]] = mapped_column(default=list)
-    constitution_version: Mapped[str | None] = mapped_column(String(50))
-    constitution_hash: Mapped[str | None] = mapped_column(String(64))
-    claimed_by: Mapped[str | None] = mapped_column(String(200), index=True)
-    claimed_at: Mapped[datetime | None] = mapped_column()
-    lease_expires_at: Mapped[datetime | None] = mapped_column()
-    timed_out: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
-    applied_at: Mapped[datetime | None] = mapped_column()
-    apply_error: Mapped[str | None] = mapped_column(Text)
-
-
-class Reviewer(Base):
-    """A person who works the review queue; the token is stored as a salted scrypt hash."""
-
-    __tablename__ = "reviewers"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(200), unique=True)
-    role: Mapped[str] = mapped_column(String(20), default="reviewer")
-    token_id: Mapped[str] = mapped_column(String(32), unique=True)
-    token_hash: Mapped[str] = mapped_column(String(255))
-    opted_out_json: Mapped[list[Any]] = mapped_column(default=list)
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-class ReviewDecision(Base):
-    """One person's decision on one item: two rows when the item is double-reviewed."""
-
-    __tablename__ = "review_decisions"
-    __table_args__ = (UniqueConstraint("item_id", "reviewer"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    item_id: Mapped[int] = mapped_column(ForeignKey("review_items.id", ondelete="CASCADE"), index=True)
-    reviewer: Mapped[str] = mapped_column(String(200), index=True)
-    role: Mapped[str] = mapped_column(String(20))
-    decision_json: Mapped[dict[str, Any]] = mapped_column()
-    claimed_at: Mapped[datetime | None] = mapped_column()
-    decided_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
-    seconds: Mapped[float | None] = mapped_column(Float)
-
-
-class AuditEntry(Base):
-    """Append-only record of every claim, release, decision and admin action on the queue."""
-
-    __tablename__ = "review_audit"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
-    actor: Mapped[str] = mapped_column(String(200))
-    action: Mapped[str] = mapped_column(String(40))
-    item_id: Mapped[int | None] = mapped_column(Integer, index=True)
-    before_json: Mapped[dict[str, Any] | None] = mapped_column()
-    after_json: Mapped[dict[str, Any] | None] = mapped_column()
-    detail: Mapped[str] = mapped_column(Text, default="")
 
 
 class ModelVersion(Base):
