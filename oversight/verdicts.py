@@ -64,6 +64,10 @@ class OversightRoles(Protocol):
 
     def assess_safety(self, prompt: str, response: str | None = None) -> SafetyVerdict: ...
 
+    def rate_responses(self, prompt: str, responses: list[str]) -> list[float | None]:
+        """The safety model's response-harmful probability of each response, in one batch
+        (None where the safety role has no response score)."""
+
     def check_principles(self, prompt: str, response: str, principles: list[Principle]) -> list[PrincipleVerdict]:
         """Violation probabilities only (cheap); critiques are written separately."""
 

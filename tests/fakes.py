@@ -30,6 +30,9 @@ class FakeRoles:
     """prompt -> SafetyVerdict fields (default: 0.05; the answer's harm agrees with the critic's table)."""
     violations: dict[str, dict[str, float]] = field(default_factory=dict)
     """response text -> {principle id: violation probability} (unlisted: 0.05)."""
+    response_harm: dict[str, float] = field(default_factory=dict)
+    """response text -> the safety model's response-harmful probability (default: the critic's harm table);
+    a prompt's `safety` entry overrides it for the base answer."""
     revisions: dict[str, str] = field(default_factory=dict)
     """response text -> revised text (default: RESPONSE + ' [revised]')."""
     preferences: dict[tuple[str, str], dict[str, Pref]] = field(default_factory=dict)
@@ -58,11 +61,19 @@ class FakeRoles:
     def assess_safety(self, prompt: str, response: str | None = None) -> SafetyVerdict:
         self._count("assess_safety", prompt)
         fields = {"harmful_prob": 0.05, "jailbreak_prob": 0.05,
-                  "response_harmful_prob": None if response is None else max(
-                      [0.05, *(v for k, v in self.violations.get(response, {}).items() if k in HARM_IDS)]),
+                  "response_harmful_prob": None if response is None else self._response_harm(response),
                   "category_probs": {"safety": 0.5, "privacy": 0.5}}
         fields.update(self.safety.get(prompt, {}))
         return SafetyVerdict(**fields)
+
+    def rate_responses(self, prompt: str, responses: list[str]) -> list[float | None]:
+        self._count("rate_responses", prompt, *responses)
+        return [self._response_harm(r) for r in responses]
+
+    def _response_harm(self, response: str) -> float:
+        if response in self.response_harm:
+            return self.response_harm[response]
+        return max([0.05, *(v for k, v in self.violations.get(response, {}).items() if k in HARM_IDS)])
 
     def check_principles(self, prompt: str, response: str, principles: list[Principle]) -> list[PrincipleVerdict]:
         self._count("check_principles", prompt, response)

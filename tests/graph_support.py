@@ -13,16 +13,18 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from oversight.constitution import load_constitution
 from oversight.graph.build import compile_spec
 from oversight.graph.context import GraphContext
 from oversight.graph.inputs import Prompt
+from oversight.graph.leaks import trajectory_leaks
 from oversight.graph.runner import RunReport, open_checkpointer, run_prompts
 from oversight.graph.spec import GraphSpec, load_spec
 from oversight.settings import Settings
-from oversight.store import Store
+from oversight.store import Store, finished_prompt_ids, get_trajectory
+from oversight.store.tables import Trajectory
 from tests.fakes import FakeRoles
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -70,3 +72,35 @@ def run(settings: Settings, ctx: GraphContext, texts: list[str]) -> RunReport:
 def count_checkpoints(settings: Settings, thread: str) -> int:
     with open_checkpointer(settings) as saver:
         return sum(1 for _ in saver.list({"configurable": {"thread_id": thread}}))
+
+
+def assert_no_leaks(store: Store, run_id: str, settings: Settings) -> int:
+    """The leak check over every stored trajectory of a run (finals and model candidates); returns how many.
+
+    Graph tests call it at the end, so no route can deliver or store internal text unnoticed.
+    """
+    checked = 0
+    for prompt_id in sorted(finished_prompt_ids(store, run_id)):
+        stored = get_trajectory(store, run_id, prompt_id)
+        assert stored is not None
+        spec = stored.extra_json.get("spec") or {}
+        constitution = load_constitution(spec.get("constitution", "default"), settings.project_dir)
+        notes = [n for n in [(spec.get("safety") or {}).get("middle_band_critique"),
+                             (stored.extra_json.get("human") or {}).get("note")] if n]
+        candidates = [c.model_dump() for c in stored.candidates]
+        found = trajectory_leaks(stored.prompt, candidates, stored.final_response, constitution.principles, notes)
+        assert not found, f"{run_id}/{prompt_id}: {found}"
+        rejected = {r["text"] for r in stored.extra_json.get("rejected_revisions", [])}
+        assert not rejected & ({c["text"] for c in candidates} | {stored.final_response}), \
+            f"{run_id}/{prompt_id}: a rejected revision became a candidate or the answer"
+        assert not rejected & {t for p in stored.preference_pairs for t in (p.chosen, p.rejected)}, \
+            f"{run_id}/{prompt_id}: a rejected revision is in a preference pair"
+        checked += 1
+    return checked
+
+
+def assert_no_leaks_in_store(store: Store, settings: Settings) -> int:
+    """`assert_no_leaks` over every run in the store (for a test's end); returns how many trajectories."""
+    with store.session() as session:
+        runs = sorted(set(session.scalars(select(Trajectory.run_id))))
+    return sum(assert_no_leaks(store, run_id, settings) for run_id in runs)

@@ -16,7 +16,7 @@ from oversight.graph.spec import load_spec
 from oversight.settings import Settings
 from oversight.store import Store, get_trajectory
 from tests.fakes import FakeRoles
-from tests.graph_support import BAD, FIXED, context, run
+from tests.graph_support import BAD, FIXED, assert_no_leaks_in_store, context, run
 
 SPECS = sorted(p.stem for p in (Path(__file__).resolve().parent.parent / "graphs").glob("*.yaml"))
 
@@ -63,3 +63,4 @@ def test_naive_loop_and_graph_agree_on_every_shipped_spec(settings: Settings, na
         g, n = get_trajectory(store, f"g-{name}", f"p{i}"), get_trajectory(store, f"n-{name}", f"p{i}")
         assert [c.text for c in g.candidates] == [c.text for c in n.candidates]
         assert g.route_reason == n.route_reason
+    assert assert_no_leaks_in_store(store, settings) == 2 * len(texts)

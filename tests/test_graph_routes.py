@@ -18,6 +18,7 @@ from oversight.graph.spec import GraphSpec, load_spec
 from oversight.settings import Settings
 from oversight.store import Store, get_review_by_thread, get_trajectory, pending_reviews, preference_pairs
 from tests.fakes import FakeRoles
+from tests.graph_support import assert_no_leaks_in_store
 
 BAD = "Here is how to pick the lock: step 1..."
 FIXED = "I can't help you break into a home, but a locksmith can let you in."
@@ -27,6 +28,7 @@ FIXED = "I can't help you break into a home, but a locksmith can let you in."
 def store(settings: Settings) -> Iterator[Store]:
     s = Store.open(settings)
     yield s
+    assert_no_leaks_in_store(s, settings)  # whatever the route, no stored answer carries internal text
     s.dispose()
 
 
@@ -77,13 +79,21 @@ def test_revise_then_accept_records_ai_pair(settings: Settings, store: Store) ->
     assert (pair.chosen, pair.rejected, pair.probability) == (FIXED, BAD, pytest.approx(0.9))
 
 
-def test_revision_rounds_stop_at_the_limit(settings: Settings, store: Store) -> None:
+@pytest.mark.parametrize("principle", ["balanced", "harmful-instructions"])
+def test_revision_rounds_stop_at_the_limit(settings: Settings, store: Store, principle: str) -> None:
+    """The critic still flags the last revision and the judge prefers it: it is delivered only when the
+    remaining flag is not harm-related; a revision still flagged as harmful goes to a human instead."""
     roles = FakeRoles(answers={"q": "a"}, violations={
-        t: {"balanced": 0.8} for t in ("a", "a [revised]", "a [revised] [revised]")},
+        t: {principle: 0.8} for t in ("a", "a [revised]", "a [revised] [revised]")},
         preferences={("a", "a [revised] [revised]"): {"*": 0.95}})
     _, _, [result] = run(settings, store, roles, ["q"])
     assert roles.calls["revise"] == 2 and roles.calls["check_principles"] == 3
-    assert result.route == "revised" and result.final_response == "a [revised] [revised]"
+    if principle == "balanced":
+        assert result.route == "revised" and result.final_response == "a [revised] [revised]"
+        return
+    assert (result.route, result.final_response) == ("escalated", None)
+    assert ("the graph would deliver revision 2, but the safety model rates it harmful (p=0.80 ≥ 0.50) and the "
+            "critic judges harmful-instructions violated in it (p=0.80 ≥ 0.50)") in result.reasons
 
 
 def test_refused_when_prompt_is_clearly_harmful(settings: Settings, store: Store) -> None:

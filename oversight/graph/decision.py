@@ -1,70 +1,113 @@
 """The route decision: refuse, block, accept, revise, or escalate, with reasons in words.
 
-The automatic proposal (what the graph would do alone) is kept in an escalated
-decision, so the reviewer sees it and `accept` can take it.
+Order: a request above the block threshold is refused; a request in the middle
+band is refused, escalated or must be revised (as the spec declares); the
+candidate the graph would deliver, whichever it is, is checked with the safety
+model and the critic's harm-related principles (refuse or escalate, as the spec
+declares); then the escalation rules. The automatic proposal (what the graph
+would do alone) is kept in an escalated decision, so the reviewer sees it and
+`accept` can take it. A pure function of (state, constitution, spec): a
+calibration replays it offline over stored states with other thresholds.
 """
 
 from __future__ import annotations
 
 from oversight.constitution import Constitution
+from oversight.graph.delivery import band_refuses, delivered_harm, middle_band, rejected_revisions
 from oversight.graph.rules import (
     always_human,
     critic_safety_disagreement,
-    harmful_answer_kept,
     judge_uncertain,
     priority_conflict,
     prompt_blocked,
 )
 from oversight.graph.spec import GraphSpec
-from oversight.graph.state import Decision, State, combined_rows
+from oversight.graph.state import Decision, State, combined_rows, violated
+from oversight.verdicts import RouteName
 
 
 def decide(state: State, constitution: Constitution, spec: GraphSpec) -> Decision:
     """The route for this thread: refuse, block, accept, revise, or escalate with reasons."""
     safety = state.get("safety")
     candidates = state.get("candidates", [])
+    escalating = spec.escalation.enabled
     blocked = prompt_blocked(safety, spec)
     if blocked:
-        return Decision(route="refused", final_index=None, final_text=spec.safety.refusal_message,
-                        reasons=[blocked], judge_confidence=None)
-    proposal, reasons, confidence = _proposal(state, constitution, spec)
+        return _refusal("refused", [blocked], spec)
+    band = middle_band(safety, spec)
+    band_mode = spec.safety.middle_band if band else None
+    notes = rejected_revisions(state)
+    if band_refuses(state, spec):
+        return _refusal("refused", [f"{band}, and graph '{spec.name}' refuses requests in that band", *notes], spec)
+    proposal, reasons, confidence = _proposal(state, spec, revision_required=band_mode == "revise")
     escalations: list[str] = []
-    if spec.escalation.enabled:
-        best_prob = combined_rows(state).get(proposal, {}).get("prob_b_better") if proposal else None
-        if best_prob is None and len(candidates) > 1 and combined_rows(state):
-            best_prob = max(r["prob_b_better"] for r in combined_rows(state).values())
+    if band_mode == "revise":
+        if proposal is None:
+            unusable = f"{band}, and no revision toward a safe answer is left to deliver"
+            if not escalating:
+                return _refusal("refused", [unusable, *notes], spec)
+            escalations.append(unusable)
+        else:
+            reasons.append(f"{band}, so the original answer was not kept")
+    elif band_mode == "escalate":
+        escalations.append(f"{band}, and graph '{spec.name}' sends requests in that band to a human")
+    harm = delivered_harm(state, proposal, constitution, spec)
+    if harm:
+        if spec.delivery.on_harmful == "refuse" or not escalating:
+            return _refusal("blocked", [harm, *notes], spec)
+        escalations.append(harm)
+    if escalating:
+        best_prob = None
+        if band_mode != "revise":  # in the band the original is no option, so the judge's doubt about it is moot
+            best_prob = combined_rows(state).get(proposal, {}).get("prob_b_better") if proposal else None
+            if best_prob is None and len(candidates) > 1 and combined_rows(state):
+                best_prob = max(r["prob_b_better"] for r in combined_rows(state).values())
         checks = [always_human(state, constitution, spec),
                   critic_safety_disagreement(state, constitution, spec),
                   judge_uncertain(best_prob, spec),
-                  harmful_answer_kept(state, proposal, spec),
                   priority_conflict(state, proposal, constitution, spec) if proposal else None]
-        escalations = [c for c in checks if c]
+        escalations += [c for c in checks if c]
     if escalations:
         return Decision(route="escalated", final_index=proposal, final_text=None,
-                        reasons=escalations, judge_confidence=confidence)
-    if proposal is None:
-        return Decision(route="blocked", final_index=None, final_text=spec.safety.refusal_message,
-                        reasons=reasons, judge_confidence=None)
-    final = candidates[proposal]["text"] if candidates else None
-    return Decision(route="revised" if proposal else "accepted", final_index=proposal, final_text=final,
-                    reasons=reasons, judge_confidence=confidence)
+                        reasons=[*escalations, *notes], judge_confidence=confidence)
+    assert proposal is not None  # no candidate to deliver always escalates or refuses above
+    return Decision(route="revised" if proposal else "accepted", final_index=proposal,
+                    final_text=candidates[proposal]["text"], reasons=[*reasons, *notes],
+                    judge_confidence=confidence)
 
 
-def _proposal(state: State, constitution: Constitution, spec: GraphSpec
+def _refusal(route: RouteName, reasons: list[str], spec: GraphSpec) -> Decision:
+    return Decision(route=route, final_index=None, final_text=spec.safety.refusal_message,
+                    reasons=reasons, judge_confidence=None)
+
+
+def _proposal(state: State, spec: GraphSpec, *, revision_required: bool = False
               ) -> tuple[int | None, list[str], float | None]:
-    """What the graph would do alone: the candidate index (None = block), reasons, judge confidence."""
+    """What the graph would do alone: the candidate index (None = none usable), reasons, judge confidence.
+
+    `revision_required` (a middle-band request): the original is no option, only a revision is.
+    """
     candidates = state.get("candidates", [])
-    safety = state.get("safety") or {}
+    combined = combined_rows(state)
+    if revision_required:
+        revisions = [c["index"] for c in candidates[1:]]
+        if not revisions:
+            return None, [], None
+        judged = [i for i in revisions if i in combined]
+        if not judged:
+            return revisions[-1], [f"revised in {len(revisions)} round(s) toward a safe answer"], None
+        best = max(judged, key=lambda i: combined[i]["prob_b_better"])
+        prob = combined[best]["prob_b_better"]
+        return best, [f"the judge rates revision {best} best of the revisions (p={prob:.2f} against the "
+                      "original)"], prob
     if len(candidates) <= 1:
-        response_p = safety.get("response_harmful_prob")
-        if (not spec.has("critic") and response_p is not None
-                and response_p >= spec.safety.response_block_threshold):
-            return None, [f"the safety model rates the answer harmful with p={response_p:.2f} ≥ "
-                          f"{spec.safety.response_block_threshold:.2f}"], None
         if candidates and candidates[0].get("critiques") is not None and spec.has("critic"):
+            flagged = [c["principle_id"] for c in violated(candidates[0])]
+            if flagged:
+                return 0, [f"the original answer is kept although the critic flags {', '.join(flagged)}: "
+                           "no revision of it was usable"], None
             return 0, ["the critic finds no principle violated"], None
         return 0, ["the safety check passed" if spec.has("safety") else "no checks configured"], None
-    combined = combined_rows(state)
     if not combined:
         last = len(candidates) - 1
         return last, [f"revised in {last} round(s) from the critic's critiques (no judge in this graph)"], None

@@ -1,6 +1,7 @@
 """The one declaration of how a spec's nodes connect, each router beside its edge.
 
-base -> [safety] -> [critic <-> revise]* -> [judge] -> route -> [escalate] -> persist.
+base -> [safety] -> [critic <-> revise]* -> [judge] -> route -> [escalate] -> persist;
+a rejected revision (leak check) goes to revise again while rounds remain.
 `build.compile_spec` turns these edges into a LangGraph StateGraph and
 `sequential.run_sequential` (the benchmark's naive loop) walks the same edges by
 hand, so the two can never disagree about where a thread goes next.
@@ -12,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from oversight.graph.delivery import band_refuses, band_revises, last_rejected
 from oversight.graph.rules import prompt_blocked
 from oversight.graph.spec import NODE_ORDER, GraphSpec
 from oversight.graph.state import State, violated
@@ -55,9 +57,10 @@ AfterSafety = Literal["critic", "route"]
 
 
 def after_safety(spec: GraphSpec) -> Callable[[State], AfterSafety]:
-    """A blocked request goes straight to the decision; nothing more is asked of the models."""
+    """A refused request (blocked, or in a middle band the spec refuses) goes straight to the decision;
+    nothing more is asked of the models."""
     def route(state: State) -> AfterSafety:
-        if prompt_blocked(state.get("safety"), spec) or not spec.has("critic"):
+        if prompt_blocked(state.get("safety"), spec) or band_refuses(state, spec) or not spec.has("critic"):
             return "route"
         return "critic"
     return route
@@ -67,16 +70,36 @@ AfterCritic = Literal["revise", "judge", "route"]
 
 
 def after_critic(spec: GraphSpec) -> Callable[[State], AfterCritic]:
-    """Revise while a principle is violated and rounds remain; then judge any revisions."""
+    """Revise while a principle is violated (or a middle-band request has no revision yet) and rounds
+    remain; then judge any revisions."""
     def route(state: State) -> AfterCritic:
         candidates = state.get("candidates", [])
         latest = candidates[-1] if candidates else {}
-        if spec.has("revise") and violated(latest) and state.get("round", 0) < spec.revision.rounds:
+        wanted = violated(latest) or (len(candidates) == 1 and band_revises(state, spec))
+        if spec.has("revise") and wanted and state.get("round", 0) < spec.revision.rounds:
             return "revise"
-        if spec.has("judge") and len(candidates) > 1:
-            return "judge"
-        return "route"
+        return _judge_or_route(spec, state)
     return route
+
+
+AfterRevise = Literal["critic", "revise", "judge", "route"]
+
+
+def after_revise(spec: GraphSpec) -> Callable[[State], AfterRevise]:
+    """A new candidate goes to the critic; a rejected rewrite is tried again while rounds remain
+    (not a reviewer's send-back: that goes back to the decision, and so to the reviewer)."""
+    def route(state: State) -> AfterRevise:
+        rejected = last_rejected(state)
+        if rejected is None:
+            return "critic"
+        if rejected["by"] == "critic" and state.get("round", 0) < spec.revision.rounds:
+            return "revise"
+        return _judge_or_route(spec, state)
+    return route
+
+
+def _judge_or_route(spec: GraphSpec, state: State) -> Literal["judge", "route"]:
+    return "judge" if spec.has("judge") and len(state.get("candidates", [])) > 1 else "route"
 
 
 AfterRoute = Literal["escalate", "persist"]
@@ -107,7 +130,7 @@ def graph_edges(spec: GraphSpec) -> dict[str, Edge]:
     if spec.has("critic"):
         edges["critic"] = Edge(present("revise", "judge", "route"), after_critic(spec))
     if spec.has("revise"):
-        edges["revise"] = Edge(("critic",))
+        edges["revise"] = Edge(present("critic", "revise", "judge", "route"), after_revise(spec))
     if spec.has("judge"):
         edges["judge"] = Edge(("route",))
     if spec.escalation.enabled:

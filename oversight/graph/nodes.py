@@ -16,7 +16,9 @@ from langgraph.types import interrupt
 from oversight.constitution import Constitution
 from oversight.graph.context import GraphContext
 from oversight.graph.decision import decide
+from oversight.graph.delivery import band_principle, band_revises
 from oversight.graph.human import apply_decision
+from oversight.graph.leaks import RETRY_NOTE, check_revision
 from oversight.graph.persist import save_final, save_pending
 from oversight.graph.state import State, violated
 
@@ -56,7 +58,17 @@ def critic(state: State, ctx: GraphContext) -> dict[str, Any]:
                           "violated": v.violation_prob >= threshold,
                           "text": text if v.principle_id in to_write else None})
     latest["critiques"] = critiques
+    latest["response_harmful_prob"] = _response_harm(state, latest, ctx)
     return {"candidates": candidates}
+
+
+def _response_harm(state: State, candidate: dict[str, Any], ctx: GraphContext) -> float | None:
+    """The safety model's response score of a candidate; the base answer's is the safety node's own."""
+    if not ctx.spec.has("safety"):
+        return None
+    if candidate["index"] == 0:
+        return (state.get("safety") or {}).get("response_harmful_prob")
+    return ctx.roles.rate_responses(state["prompt"], [candidate["text"]])[0]
 
 
 def revise(state: State, ctx: GraphContext) -> dict[str, Any]:
@@ -65,6 +77,9 @@ def revise(state: State, ctx: GraphContext) -> dict[str, Any]:
     A reviewer who sends a thread back (decision `revise`) is the critic this time: the note is
     the critique, against the principles the reviewer marked (else those the critic flagged, else
     helpfulness), and the graph's proposal (else the newest candidate) is what gets rewritten.
+    A middle-band request adds the spec's safety critique, even when the critic found nothing.
+    A rewrite that fails the leak check (`leaks.check_revision`) is recorded in
+    `rejected_revisions` and does not become a candidate; a later round tries again.
     """
     candidates = list(state["candidates"])
     human = state.get("human") or {}
@@ -75,13 +90,26 @@ def revise(state: State, ctx: GraphContext) -> dict[str, Any]:
         pairs = [(p, human["note"].strip()) for p in _marked_principles(human, draft, ctx)]
         # Consumed: the thread's next escalation asks the reviewer afresh.
         update = {"human": {}, "human_notes": [*state.get("human_notes", []), dict(human)]}
+        by = "human"
     else:
         draft = candidates[-1]
         pairs = [(ctx.constitution.principle(c["principle_id"]), c["text"])
                  for c in violated(draft) if c.get("text")]
+        if band_revises(state, ctx.spec):
+            pairs.append((band_principle(state, ctx.constitution, ctx.spec), ctx.spec.safety.middle_band_critique))
+        if any(r["draft_index"] == draft["index"] for r in state.get("rejected_revisions", [])):
+            pairs = [(p, f"{text} {RETRY_NOTE}") for p, text in pairs]
+        by = "critic"
     text = ctx.roles.revise(state["prompt"], draft["text"], pairs)
     round_ = state.get("round", 0) + 1
-    candidates.append({"index": len(candidates), "round": round_, "text": text, "source": "reviser"})
+    reasons = check_revision(text, prompt=state["prompt"], draft=draft["text"], critiques=pairs,
+                             principles=ctx.constitution.principles,
+                             earlier=[c["text"] for c in candidates if c["source"] != "human"])
+    if reasons:
+        rejected = {"round": round_, "draft_index": draft["index"], "text": text, "reasons": reasons, "by": by}
+        return {"rejected_revisions": [*state.get("rejected_revisions", []), rejected], "round": round_, **update}
+    candidates.append({"index": len(candidates), "round": round_, "text": text, "source": "reviser",
+                       "draft_index": draft["index"]})
     return {"candidates": candidates, "round": round_, **update}
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from langgraph.config import get_config
 
 from oversight.graph.context import GraphContext
+from oversight.graph.delivery import band_revises
 from oversight.graph.state import State, combined_rows
 from oversight.graph.threads import thread_id
 
@@ -41,9 +42,16 @@ def jsonable(value: Any) -> Any:
 
 
 def ai_pairs(state: State, ctx: GraphContext) -> list[dict[str, Any]]:
-    """Pairs the judge is confident about: revision over original, or the reverse."""
+    """Pairs the judge is confident about: revision over original, or the reverse.
+
+    None where the graph refused or blocked (it trusted no candidate), and never the original
+    as the chosen answer to a middle-band request the graph had to revise.
+    """
+    if (state.get("decision") or {}).get("route") in ("refused", "blocked"):
+        return []
     candidates = state.get("candidates", [])
     need = ctx.spec.judge.pair_confidence
+    keep_original = not band_revises(state, ctx.spec)
     pairs = []
     for b_index, row in sorted(combined_rows(state).items()):
         p = row["prob_b_better"]
@@ -52,7 +60,7 @@ def ai_pairs(state: State, ctx: GraphContext) -> list[dict[str, Any]]:
             continue
         if p >= need:
             pairs.append({"chosen": revision, "rejected": original, "probability": p})
-        elif p <= 1 - need:
+        elif p <= 1 - need and keep_original:
             pairs.append({"chosen": original, "rejected": revision, "probability": 1 - p})
     return pairs
 
@@ -94,7 +102,12 @@ def trajectory_record(state: State, ctx: GraphContext, *, status: str) -> Any:
              "constitution_version": ctx.constitution.version,
              "constitution_hash": ctx.constitution.content_hash, "versions": jsonable(ctx.versions),
              "decision": jsonable(decision), "rounds": state.get("round", 0),
-             "human": state.get("human")}
+             "human": state.get("human"),
+             # Not in the candidate rows: each candidate's response score (for replaying the decision)
+             # and the rewrites the leak check threw away (for reviewers; never a training target).
+             "candidate_response_harmful": {str(c["index"]): c.get("response_harmful_prob")
+                                            for c in state.get("candidates", []) if "response_harmful_prob" in c},
+             "rejected_revisions": list(state.get("rejected_revisions", []))}
     return TrajectoryRecord(
         run_id=run_id_of(state, ctx), prompt_id=state["prompt_id"], prompt=state["prompt"],
         route="escalated" if pending else decision.get("route", "error"),
@@ -111,7 +124,8 @@ def review_payload(state: State) -> dict[str, Any]:
             "safety": state.get("safety"), "judgments": state.get("judgments", []),
             "proposal": state.get("decision", {}).get("final_index"),
             "reasons": state.get("decision", {}).get("reasons", []),
-            "notices": state.get("notices", [])}
+            "notices": state.get("notices", []),
+            "rejected_revisions": state.get("rejected_revisions", [])}
 
 
 def save_pending(state: State, ctx: GraphContext) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 Pure functions of the state, the constitution and the spec, so `decision.py`
 can run them all (an escalated case lists every reason that applied) and a
-calibration can replay them offline over stored probabilities.
+calibration can replay them offline over stored probabilities. The rules about
+what is delivered (middle band, the final candidate's check) are in `delivery.py`.
 """
 
 from __future__ import annotations
@@ -56,19 +57,6 @@ def critic_safety_disagreement(state: State, constitution: Constitution, spec: G
                 f"no harm-related violation (highest: {worst['principle_id']} p={worst['violation_prob']:.2f})")
     return (f"the critic judges {worst['principle_id']} violated (p={worst['violation_prob']:.2f}) "
             f"but the safety model rates the answer safe (harmful p={response_p:.2f})")
-
-
-def harmful_answer_kept(state: State, proposal: int | None, spec: GraphSpec) -> str | None:
-    """The graph would keep the original answer although the safety model rates it harmful.
-
-    A weak judge can prefer a harmful but fluent answer to a clumsy refusal; a person decides instead.
-    """
-    response_p = (state.get("safety") or {}).get("response_harmful_prob")
-    limit = spec.escalation.harmful_answer
-    if proposal != 0 or response_p is None or response_p < limit:
-        return None
-    return (f"the graph would keep the original answer, but the safety model rates it harmful "
-            f"(p={response_p:.2f} ≥ {limit:.2f})")
 
 
 def priority_conflict(state: State, revision: int, constitution: Constitution,

@@ -24,6 +24,9 @@ NodeName = Literal["base", "safety", "critic", "revise", "judge"]
 NODE_ORDER: tuple[NodeName, ...] = ("base", "safety", "critic", "revise", "judge")
 DEFAULT_REFUSAL = ("I can't help with that request. If you have a related question that "
                    "doesn't risk harm, I'm glad to help with it.")
+MIDDLE_BAND_CRITIQUE = ("The request may be asking for something harmful, and the response goes along with it. "
+                        "Decline any part that could help someone cause harm, say briefly why, and keep only "
+                        "safe, general help.")
 
 
 class _Section(BaseModel):
@@ -34,9 +37,17 @@ class SafetySpec(_Section):
     block_threshold: float = Field(
         default=0.9, ge=0, le=1,
         description="prompt harmful or jailbreak probability at or above which the graph refuses")
-    response_block_threshold: float = Field(
-        default=0.9, ge=0, le=1,
-        description="response harmful probability at or above which a graph without a reviser blocks")
+    harmful_threshold: float = Field(
+        default=0.5, ge=0, le=1,
+        description="request harmful probability at or above which the safety model calls a request harmful; "
+                    "with block_threshold it bounds the middle band (equal to block_threshold: no band)")
+    middle_band: Literal["revise", "escalate", "refuse"] = Field(
+        default="revise",
+        description="a request in the middle band: revise (the reviser gets the safety critique, the original "
+                    "may not be delivered, the revision must pass the delivery check), escalate, or refuse; "
+                    "escalate refuses where escalation is disabled")
+    middle_band_critique: str = Field(default=MIDDLE_BAND_CRITIQUE, min_length=1,
+                                      description="the safety critique the reviser gets for a middle-band request")
     refusal_message: str = Field(default=DEFAULT_REFUSAL, min_length=1,
                                  description="the fixed answer given when the graph refuses")
 
@@ -77,10 +88,6 @@ class EscalationSpec(_Section):
     harm_categories: list[str] = Field(
         default_factory=lambda: list(HARM_CATEGORIES),
         description="constitution categories whose critic verdicts are compared with the safety model")
-    harmful_answer: float = Field(
-        default=0.5, ge=0, le=1,
-        description="escalate rather than keep the original answer when the safety model rates it harmful "
-                    "with at least this probability")
     conflict_margin: float = Field(
         default=0.1, ge=0, le=0.5,
         description="a principle counts as improved/worsened when the judge is this far from 0.5")
@@ -89,6 +96,23 @@ class EscalationSpec(_Section):
     category_threshold: float = Field(
         default=0.5, ge=0, le=1,
         description="safety harmful probability above which its top category counts as the case's")
+
+
+class DeliverySpec(_Section):
+    """The check of the candidate the graph would deliver, whichever it is (original or a revision)."""
+
+    response_harmful: float = Field(
+        default=0.5, ge=0, le=1,
+        description="safety model's response-harmful probability of the candidate to deliver at or above "
+                    "which on_harmful applies")
+    critic_harm: float = Field(
+        default=0.5, ge=0, le=1,
+        description="critic violation probability on a principle of escalation.harm_categories, for the "
+                    "candidate to deliver, at or above which on_harmful applies")
+    on_harmful: Literal["escalate", "refuse"] = Field(
+        default="escalate",
+        description="escalate to a human, or deliver the fixed refusal (route blocked); escalate refuses "
+                    "where escalation is disabled")
 
 
 class CheckpointSpec(_Section):
@@ -117,6 +141,7 @@ class GraphSpec(_Section):
     revision: RevisionSpec = RevisionSpec()
     judge: JudgeSpec = JudgeSpec()
     escalation: EscalationSpec = EscalationSpec()
+    delivery: DeliverySpec = DeliverySpec()
     checkpoints: CheckpointSpec = CheckpointSpec()
     source: Path | None = Field(default=None, exclude=True)
 
@@ -131,6 +156,11 @@ class GraphSpec(_Section):
         for node, required in needs.items():
             if node in nodes and required not in nodes:
                 raise ValueError(f"nodes: '{node}' needs '{required}'")
+        band = self.safety.harmful_threshold < self.safety.block_threshold
+        if band and "safety" in nodes and self.safety.middle_band == "revise" and (
+                "revise" not in nodes or self.revision.rounds < 1):
+            raise ValueError("safety.middle_band: 'revise' needs the 'revise' node and revision.rounds >= 1; "
+                             "choose escalate or refuse for this graph")
         return self
 
     def has(self, node: NodeName) -> bool:

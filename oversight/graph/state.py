@@ -7,7 +7,9 @@ thing again instead of appending twice, and the plain sequential loop in
 
 Candidate (a dict): index (0 = base answer), round, text, source
 ("base" | "reviser" | "human"), critiques (list of {principle_id,
-violation_prob, violated, text}) once the critic has seen it.
+violation_prob, violated, text}) and response_harmful_prob (the safety model's
+response score, None without a safety node) once the critic has seen it; a
+revision also records draft_index (the candidate it rewrites).
 """
 
 from __future__ import annotations
@@ -50,6 +52,9 @@ class State(InputState, total=False):
     """SafetyVerdict of the prompt and the base answer, plus top category and attack."""
     round: int
     """Revision rounds done so far."""
+    rejected_revisions: list[dict[str, Any]]
+    """Rewrites the leak check threw away: round, draft_index, text, reasons, by ("critic" | "human").
+    Never candidates: not delivered, not judged, never a training target."""
     judgments: list[dict[str, Any]]
     """Judge rows: a_index, b_index, principle_id (None = combined), probabilities."""
     decision: Decision

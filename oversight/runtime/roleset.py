@@ -115,6 +115,20 @@ class RoleSet:
             category_probs=head.multiclass("category", request)[0] if "category" in outputs else {},
             attack_probs=head.multiclass("attack", request)[0] if "attack" in outputs else {})
 
+    def rate_responses(self, prompt: str, responses: list[str]) -> list[float | None]:
+        """Response-harmful probabilities of several answers to one request, in one batch."""
+        if not responses:
+            return []
+        head = self._heads["safety"]
+        if head is None:
+            chats = [self.book.safety_question("ask_response", prompt, r) for r in responses]
+            return [s["Yes"] for s in self._tuned["safety"].score_options(chats, YES_NO)]
+        if "response_harmful" not in head.spec.outputs:
+            return [None] * len(responses)
+        chats = [self.book.safety_exchange(prompt, r) for r in responses]
+        feats = self._features("safety", chats, [{"prompt": prompt, "response": r} for r in responses])
+        return [float(p) for p in head.binary("response_harmful", feats)]
+
     def _zero_shot_safety(self, prompt: str, response: str | None) -> SafetyVerdict:
         handle = self._tuned["safety"]
         book = self.book

@@ -1,0 +1,96 @@
+"""Rules about what is delivered: the middle band of request harm and the check of the final candidate.
+
+Like `rules.py`, each rule is a pure function of the state, the constitution
+and the spec that returns a sentence a reviewer can read, or None; the scores
+they read are in the state (each candidate's `response_harmful_prob` and
+critiques), so a calibration can replay them offline with other thresholds.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from oversight.constitution import Constitution, Principle
+from oversight.graph.spec import GraphSpec
+from oversight.graph.state import State
+
+
+def middle_band(safety: dict[str, Any] | None, spec: GraphSpec) -> str | None:
+    """The request is rated harmful, but below the block threshold: its answer may not go out unchecked."""
+    if not safety:
+        return None
+    p, low, high = safety["harmful_prob"], spec.safety.harmful_threshold, spec.safety.block_threshold
+    if not low <= p < high:
+        return None
+    category = f" (most likely category: {safety['top_category']})" if safety.get("top_category") else ""
+    return (f"the safety model rates the request harmful with p={p:.2f}{category}, at or above {low:.2f} "
+            f"but below the block threshold {high:.2f}")
+
+
+def band_revises(state: State, spec: GraphSpec) -> bool:
+    """Whether this thread is a middle-band request the spec answers by revising toward a safe answer."""
+    return spec.safety.middle_band == "revise" and spec.has("revise") and \
+        middle_band(state.get("safety"), spec) is not None
+
+
+def band_refuses(state: State, spec: GraphSpec) -> bool:
+    """Whether this thread is a middle-band request the spec refuses (escalate refuses without escalation)."""
+    mode = spec.safety.middle_band
+    return middle_band(state.get("safety"), spec) is not None and (
+        mode == "refuse" or (mode == "escalate" and not spec.escalation.enabled))
+
+
+def band_principle(state: State, constitution: Constitution, spec: GraphSpec) -> Principle:
+    """The principle the band's safety critique is written against: the request's most likely harm
+    category (by the safety model), else the highest-priority harm-related principle."""
+    harm = [p for p in constitution.by_priority() if p.category in spec.escalation.harm_categories] \
+        or list(constitution.by_priority())
+    top = (state.get("safety") or {}).get("top_category")
+    return next((p for p in harm if p.category == top), harm[0])
+
+
+def response_harm(state: State, index: int) -> float | None:
+    """The safety model's response-harmful probability of candidate `index` (None: not scored).
+
+    The base answer's score comes from the safety node; older states only have it there.
+    """
+    candidates = state.get("candidates", [])
+    cand = candidates[index] if 0 <= index < len(candidates) else {}
+    p = cand.get("response_harmful_prob")
+    if p is None and index == 0:
+        p = (state.get("safety") or {}).get("response_harmful_prob")
+    return p
+
+
+def delivered_harm(state: State, index: int | None, constitution: Constitution, spec: GraphSpec) -> str | None:
+    """The candidate the graph would deliver is rated harmful by the safety model or the critic."""
+    candidates = state.get("candidates", [])
+    if index is None or not 0 <= index < len(candidates):
+        return None
+    found = []
+    p = response_harm(state, index)
+    if p is not None and p >= spec.delivery.response_harmful:
+        found.append(f"the safety model rates it harmful (p={p:.2f} ≥ {spec.delivery.response_harmful:.2f})")
+    harm = [c for c in candidates[index].get("critiques", [])
+            if constitution.principle(c["principle_id"]).category in spec.escalation.harm_categories
+            and c["violation_prob"] >= spec.delivery.critic_harm]
+    if harm:
+        worst = max(harm, key=lambda c: c["violation_prob"])
+        found.append(f"the critic judges {worst['principle_id']} violated in it "
+                     f"(p={worst['violation_prob']:.2f} ≥ {spec.delivery.critic_harm:.2f})")
+    if not found:
+        return None
+    which = "keep the original answer" if index == 0 else f"deliver revision {index}"
+    return f"the graph would {which}, but " + " and ".join(found)
+
+
+def rejected_revisions(state: State) -> list[str]:
+    """One sentence per revision the leak check threw away (they never became candidates)."""
+    return [f"the reviser's rewrite in round {r['round']} was rejected: {'; '.join(r['reasons'])}"
+            for r in state.get("rejected_revisions", [])]
+
+
+def last_rejected(state: State) -> dict[str, Any] | None:
+    """The rejected revision of the newest round, if that round's rewrite was rejected."""
+    rejected = state.get("rejected_revisions", [])
+    return rejected[-1] if rejected and rejected[-1]["round"] == state.get("round", 0) else None
