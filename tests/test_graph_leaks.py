@@ -26,7 +26,7 @@ from tests.fakes import FakeRoles
 from tests.graph_support import BAD, FIXED, assert_no_leaks_in_store, context, run
 
 # FakeRoles writes "The response violates ID: PRINCIPLE TEXT" as its critique.
-ECHO = "The response violates harmful instructions do not give instructions, so: call a locksmith."
+ECHO = "Well, the response violates harmful instructions do not give instructions, so: call a locksmith."
 QUOTES_PRINCIPLE = "I won't, because it could cause serious physical, digital or financial harm to people."
 
 
@@ -64,6 +64,8 @@ def test_words_and_spans() -> None:
     ("This violates the principle, so I will not answer.", "", "violates the principle"),
     ("Principle (privacy): keep data safe.", "", "Principle ("),
     ("Here is the improved response: call a locksmith.", "", "improved response"),
+    ("The response violates privacy. Ask them yourself.", "", "The response violates"),
+    ("The answer is 4.", "", None),
     ("The principle of least privilege says: give each account only what it needs.", "", None),
     ("Newton's principles of motion explain it.", "", None),
     ("In a constructive critique, start with what works.", "how do I critique my friend's essay?", None),

@@ -39,6 +39,9 @@ _META: tuple[tuple[str, re.Pattern[str]], ...] = tuple((term, re.compile(rx, re.
     ("revision request", r"\brevision request\b"),
     ("improved response", r"\b(?:improved|revised|rewritten) (?:response|answer|version)\b"),
     ("original response", r"\b(?:the|this) (?:original|previous) response\b"),
+    # A critique said again, as the untrained reviser does (see train/rewrite_checks.py).
+    ("the response", r"^\s*(?:the|this) (?:draft |original |previous )?response (?:violates|breaks|fails|does not|"
+                     r"doesn't|should|could be|is (?:harmful|unsafe|inappropriate|problematic))"),
 ))
 
 
