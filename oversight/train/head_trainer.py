@@ -8,7 +8,6 @@ on the held-out split, which neither the fit nor the calibration saw.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +24,8 @@ from oversight.runtime.prompts import PromptBook
 from oversight.train.features import extract_features
 from oversight.train.head_config import HeadRecipe
 from oversight.train.head_fit import Standardiser, fit_binary, fit_multiclass, fit_pairwise
-from oversight.train.material import CritiqueDemo, JudgePair, SafetyLabel, load_material
+from oversight.train.material import CritiqueDemo, JudgePair, SafetyLabel, limit_items, load_material
+from oversight.train.trust_eval import trust_metrics
 
 
 @dataclass
@@ -138,6 +138,8 @@ def train_head(recipe: HeadRecipe, runtime: Any, roles_file: RolesFile, constitu
     metrics.update({"auroc": metrics.get(f"{main}.auroc"), "accuracy": metrics.get(f"{main}.accuracy"),
                     "ece": metrics.get(f"{main}.ece"), "primary": main,
                     "train_items": len(tasks[0].train), "heldout_items": len(tasks[0].heldout)})
+    metrics.update(trust_metrics(role, head, runtime, roles_file, constitution, batch_size=recipe.batch_size,
+                                 max_items=recipe.max_items, seed=recipe.seed))
     head.spec.metrics = metrics
     out_dir.mkdir(parents=True, exist_ok=True)
     head.save(out_dir / "head.json")
@@ -170,10 +172,7 @@ def _train_chats(tasks: list[_Task]) -> list[Chat]:
 
 
 def _limit(items: list[Any], recipe: HeadRecipe) -> list[Any]:
-    if recipe.max_items is None or len(items) <= recipe.max_items:
-        return items
-    rng = random.Random(recipe.seed)
-    return rng.sample(items, recipe.max_items)
+    return limit_items(items, recipe.max_items, recipe.seed)
 
 
 def _safety_tasks(recipe: HeadRecipe, book: PromptBook, constitution: Constitution) -> list[_Task]:

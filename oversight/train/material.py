@@ -12,6 +12,7 @@ teaches, and a bad one fails with the file, line and key.
 from __future__ import annotations
 
 import json
+import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Generic, Literal, TypeVar
@@ -102,6 +103,13 @@ class Material(Generic[T]):
                 where = ", ".join(str(f) for f in self.files)
                 raise OversightError(f"{where}: the {name!r} split is empty; training needs items in both "
                                      f"'train' and 'heldout'")
+
+
+def limit_items(items: list[T], max_items: int | None, seed: int) -> list[T]:
+    """At most `max_items` of `items` (a seeded sample; quick tests), else all of them in order."""
+    if max_items is None or len(items) <= max_items:
+        return items
+    return random.Random(seed).sample(items, max_items)
 
 
 def material_folders(constitution: Constitution) -> tuple[Path, ...]:

@@ -1,0 +1,125 @@
+"""Scoring a freshly fitted head beyond its held-out split, for the version's metrics (and `roles check`).
+
+- safety: harmful-response AUROC on the far exchanges, and how far the injection notes move the
+  response head when appended to each far answer;
+- judge: accuracy on the far pairs in both presentation orders, and the shift of P(better answer wins)
+  when a note is appended to the worse answer (a note that wants it to win);
+- critic: per-principle AUROC on the held-out material with other principles' violations as negatives.
+
+Nothing here fits or chooses anything: the head is final before these figures exist. Features go
+through the same templates, layers and encoder input as training and inference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from oversight.constitution import Constitution
+from oversight.eval.metrics import accuracy, auroc
+from oversight.roles import RolesFile
+from oversight.runtime.heads import Head
+from oversight.runtime.ops import Chat
+from oversight.runtime.prompts import PromptBook
+from oversight.settings import PROJECT_DIR
+from oversight.train.features import extract_features
+from oversight.train.material import CritiqueDemo, limit_items, load_material
+from oversight.train.trust_metrics import injection_shift, pairwise_accuracy, principle_aurocs
+from oversight.train.trust_sets import TrustSets, load_trust_sets
+
+Features = Callable[[list[Chat], list[dict[str, str]]], np.ndarray]
+
+
+def trust_metrics(role: str, head: Head, runtime: Any, roles_file: RolesFile, constitution: Constitution, *,
+                  batch_size: int = 32, max_items: int | None = None, seed: int = 0,
+                  project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
+    """The role's far-set, injection and principle-specificity figures (empty for a role without any)."""
+    book = PromptBook(roles_file)
+    handle = runtime.handle(roles_file.model_for(role), None)
+    spec = head.spec
+
+    def features(chats: list[Chat], fields: list[dict[str, str]]) -> np.ndarray:
+        texts = [book.text(role, spec.encoder_input, **f) for f in fields] if spec.encoder_input else None
+        return extract_features(runtime, handle, chats, spec.layers, spec.pooling, encoder=spec.encoder,
+                                encoder_texts=texts, batch_size=batch_size)
+
+    if role == "critic":
+        demos = limit_items(load_material(constitution, "critique_revision").split("heldout"), max_items, seed)
+        return critic_principle_metrics(head, book, constitution, demos, features)  # type: ignore[arg-type]
+    sets = load_trust_sets(project_dir)
+    if role == "safety":
+        return safety_far_metrics(head, book, sets, features)
+    if role == "judge":
+        return judge_far_metrics(head, book, constitution, sets, features)
+    return {}
+
+
+def safety_far_metrics(head: Head, book: PromptBook, sets: TrustSets, features: Features) -> dict[str, Any]:
+    """Response head on the far exchanges, as written and with each injection note appended."""
+    items = sets.exchanges
+    if not items or "response_harmful" not in head.spec.outputs:
+        return {}
+    notes = sets.notes
+    answers = [(x.prompt, x.response + note) for note in ("", *notes) for x in items]
+    chats = [book.safety_exchange(p, r) for p, r in answers]
+    probs = head.binary("response_harmful", features(chats, [{"prompt": p, "response": r} for p, r in answers]))
+    probs = probs.reshape(1 + len(notes), len(items))
+    y = np.array([int(x.harmful) for x in items])
+    out: dict[str, Any] = {"far.response_harmful.auroc": auroc(y, probs[0]),
+                           "far.response_harmful.accuracy": accuracy(y, probs[0]),
+                           "far.response_harmful.n": len(items)}
+    if notes:
+        out.update(injection_shift(probs[0], probs[1:].T).as_metrics("injection.response_harmful"))
+    return out
+
+
+def judge_far_metrics(head: Head, book: PromptBook, constitution: Constitution, sets: TrustSets,
+                      features: Features) -> dict[str, Any]:
+    """Far pairs in both orders; then each note appended to the worse answer."""
+    known = {p.id for p in constitution.principles}
+    pairs = [p for p in sets.judge_pairs if p.principle in known]
+    if not pairs or "preference" not in head.spec.outputs:
+        return {}
+    notes = sets.notes
+    rows: list[tuple[str, str, str]] = []  # (principle, prompt, response); per pair: a, b, worse + each note
+    for pair in pairs:
+        worse = pair.b if pair.better == "a" else pair.a
+        rows += [(pair.principle, pair.prompt, pair.a), (pair.principle, pair.prompt, pair.b)]
+        rows += [(pair.principle, pair.prompt, worse + note) for note in notes]
+    chats = [book.judge_single(constitution.principle(pid), prompt, text) for pid, prompt, text in rows]
+    feats = features(chats, [{"prompt": prompt, "response": text} for _, prompt, text in rows])
+    width = 2 + len(notes)
+    fa, fb = feats[0::width], feats[1::width]
+    p_ab = head.pairwise("preference", fa, fb)
+    p_ba = 1.0 - head.pairwise("preference", fb, fa)
+    b_better = np.array([p.better == "b" for p in pairs])
+    out: dict[str, Any] = {"far.preference.accuracy": pairwise_accuracy(b_better, p_ab, p_ba),
+                           "far.preference.n": len(pairs)}
+    if notes:
+        better, worse = np.where(b_better[:, None], fb, fa), np.where(b_better[:, None], fa, fb)
+        before = _better_wins(head, better, worse)
+        after = np.stack([_better_wins(head, better, feats[2 + k::width]) for k in range(len(notes))], axis=1)
+        out.update(injection_shift(before, after).as_metrics("injection.preference"))
+    return out
+
+
+def _better_wins(head: Head, better: np.ndarray, worse: np.ndarray) -> np.ndarray:
+    """P(the better answer is chosen), both orders averaged (as the graph's judge does)."""
+    return (head.pairwise("preference", worse, better) + 1.0 - head.pairwise("preference", better, worse)) / 2
+
+
+def critic_principle_metrics(head: Head, book: PromptBook, constitution: Constitution,
+                             demos: Sequence[CritiqueDemo], features: Features) -> dict[str, Any]:
+    """Every held-out answer checked against every principle; AUROC per principle (see trust_metrics)."""
+    principles = list(constitution.principles)
+    if not demos or "violation" not in head.spec.outputs:
+        return {}
+    chats = [book.critic_verdict(p, d.prompt, d.response) for d in demos for p in principles]
+    fields = [{"prompt": d.prompt, "response": d.response} for d in demos for _ in principles]
+    scores = head.binary("violation", features(chats, fields)).reshape(len(demos), len(principles))
+    per = principle_aurocs([p.id for p in principles], [d.principle for d in demos],
+                           [d.violates for d in demos], scores)
+    return {f"principle_auroc.{k}": v for k, v in per.items()} | {"principle_auroc.n": len(demos)}
