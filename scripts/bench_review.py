@@ -6,10 +6,9 @@ time, back to back or with a think time between actions. Every claim writes the 
 lease (claimed_by, lease_expires_at) and its audit row in one transaction; afterwards
 both are counted against the claims the reviewers saw, and any item handed to two
 reviewers is a double assignment (must be 0). `--path service` claims through
-ReviewService.claim_next (what a click on the page does: deadline sweep, claim, item
-view); `--path store` times the claim transaction alone (store.claims.claim_next);
-`--path one-statement` times the proposed fix: pick, lease and audit row in one SQL
-statement (one round trip instead of six).
+ReviewService.claim_next (what a click on the page does: throttled deadline sweep,
+claim, item view); `--path store` times the claim alone (store.claims.claim_next: on
+PostgreSQL one statement that picks, leases and audits in a single round trip).
 
     .venv/bin/python scripts/bench_review.py                      # back to back, 15 s
     .venv/bin/python scripts/bench_review.py --think-ms 100       # each reviewer thinks 100 ms
@@ -113,11 +112,9 @@ def reviewer_process(url: str, schema: str, names: list[str], seconds: float, th
             if path == "service":
                 view = service.claim_next(me)
                 item = None if view is None else view.id
-            elif path == "store":
-                record = claims.claim_next(store, name, lease)
-                item = None if record is None else record.id
             else:
-                item = one_statement_claim(store, name, lease)
+                claimed = claims.claim_next(store, name, lease)
+                item = None if claimed is None else claimed.item.id
             mine.append((name, item, time.perf_counter() - t0))
             if item is None:
                 break
@@ -141,58 +138,25 @@ def reviewer_process(url: str, schema: str, names: list[str], seconds: float, th
     out.put((rows, cpu))
 
 
-ONE_STATEMENT_CLAIM = """
-WITH picked AS (
-    SELECT id, status, claimed_by, lease_expires_at, decision_json, reviewer, timed_out FROM review_items
-    WHERE status = 'pending' AND (claimed_by IS NULL OR lease_expires_at <= :now)
-      AND NOT EXISTS (SELECT 1 FROM review_decisions d WHERE d.item_id = review_items.id AND d.reviewer = :who)
-    ORDER BY priority DESC, created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED),
-taken AS (
-    UPDATE review_items r SET claimed_by = :who, claimed_at = :now, lease_expires_at = :until
-    FROM picked WHERE r.id = picked.id RETURNING r.id),
-audit AS (
-    INSERT INTO review_audit (at, actor, action, item_id, before_json, after_json, detail)
-    SELECT :now, :who, 'claim', picked.id,
-           json_build_object('status', picked.status, 'claimed_by', picked.claimed_by,
-                             'lease_expires_at', picked.lease_expires_at, 'decision', picked.decision_json,
-                             'reviewer', picked.reviewer, 'timed_out', picked.timed_out),
-           json_build_object('status', picked.status, 'claimed_by', :who, 'lease_expires_at', :until,
-                             'decision', picked.decision_json, 'reviewer', picked.reviewer,
-                             'timed_out', picked.timed_out), 'next'
-    FROM picked)
-SELECT id FROM taken
-"""
+def explain(url: str, schema: str) -> None:
+    """The plan of the claim statement as PostgreSQL runs it (EXPLAIN ANALYZE, rolled back: nothing claimed)."""
+    from datetime import timedelta
 
-
-def one_statement_claim(store: Any, who: str, lease: Any) -> int | None:
-    """The proposed claim: pick, lease and audit row in ONE statement (one round trip, one commit)."""
-    from sqlalchemy import text
-
+    from oversight.store.claim_statement import claim_statement
     from oversight.store.tables import utcnow
 
-    now = utcnow().replace(tzinfo=None)
-    with store.connect() as conn:
-        return conn.execute(text(ONE_STATEMENT_CLAIM),
-                            {"who": who, "now": now, "until": now + lease}).scalar()
-
-
-def explain(url: str, schema: str) -> None:
-    """The plan of the claim's SELECT ... FOR UPDATE SKIP LOCKED as PostgreSQL runs it."""
-    from sqlalchemy import exists, or_, select, text
-
-    from oversight.store.tables import ReviewDecision, ReviewItem, utcnow
-
     store = open_store(url, schema, 2)
-    now = utcnow()
-    query = (select(ReviewItem.id).where(ReviewItem.status.in_(["pending"]),
-                                         or_(ReviewItem.claimed_by.is_(None), ReviewItem.lease_expires_at <= now))
-             .where(~exists().where(ReviewDecision.item_id == ReviewItem.id, ReviewDecision.reviewer == "x"))
-             .order_by(ReviewItem.priority.desc(), ReviewItem.created_at, ReviewItem.id)
-             .limit(1).with_for_update(skip_locked=True))
-    sql = str(query.compile(store.engine, compile_kwargs={"literal_binds": True}))
-    with store.connect() as conn:
-        plan = [r[0] for r in conn.execute(text("EXPLAIN (ANALYZE, BUFFERS) " + sql))]
-    print("claim query plan:\n  " + "\n  ".join(plan))
+    now = utcnow().replace(tzinfo=None)
+    # The shape ReviewService.claim_next uses for a reviewer: pending items, the account's opt-outs.
+    statement = claim_statement(("pending",), False, False, False, False, True)
+    values = {"who": "reviewer00", "now": now, "until": now + timedelta(hours=1), "until_iso": "",
+              "audit_detail": "explain", "fallback_opt_outs": "[]"}
+    with store.engine.connect() as conn:
+        state = statement.compile(dialect=conn.dialect).construct_expanded_state(values)
+        plan = [r[0] for r in conn.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS) " + state.statement,
+                                                   state.parameters)]
+        conn.rollback()
+    print("claim statement plan:\n  " + "\n  ".join(plan))
     store.dispose()
 
 
@@ -204,10 +168,10 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=15.0, help="how long reviewers claim")
     parser.add_argument("--think-ms", type=float, default=0.0, help="pause after each claim (default 0)")
     parser.add_argument("--items", type=int, default=20000, help="pre-filled pending items")
-    parser.add_argument("--path", choices=("service", "store", "one-statement"), default="service",
-                        help="service: ReviewService.claim_next; store: store.claims.claim_next; "
-                             "one-statement: the proposed single-statement claim (same rows written)")
-    parser.add_argument("--explain", action="store_true", help="print the claim query's plan afterwards")
+    parser.add_argument("--path", choices=("service", "store"), default="service",
+                        help="service: ReviewService.claim_next (sweep, claim, item view); "
+                             "store: store.claims.claim_next (the claim alone)")
+    parser.add_argument("--explain", action="store_true", help="print the claim statement's plan afterwards")
     parser.add_argument("--keep", action="store_true", help="keep the schema (default: dropped)")
     args = parser.parse_args()
     from sqlalchemy import create_engine, func, select, text

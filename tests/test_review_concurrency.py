@@ -1,4 +1,7 @@
-"""Many processes with many threads claiming at once never get the same item (SQLite and PostgreSQL)."""
+"""Many processes with many threads claiming at once never get the same item (SQLite and PostgreSQL).
+
+On PostgreSQL every claim here is the one-statement claim (store/claim_statement.py).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 
 from oversight.review import ReviewConfig, Reviewer, ReviewService
 from oversight.settings import PROJECT_DIR
@@ -73,9 +76,11 @@ def test_processes_and_threads_claiming_at_once_never_double_assign(make_store: 
     assert [i for i, n in counts.items() if n > 1] == []  # no item went to two reviewers
     assert sorted(counts) == sorted(items)
     assert len({who for who, _ in claims}) > PROCESSES  # the work really was spread over threads
-    with store.session() as session:
-        assert session.scalar(select(func.count()).select_from(AuditEntry)
-                              .where(AuditEntry.action == "claim")) == ITEMS
+    with store.session() as session:  # one audit row per claim, naming the reviewer who got the item
+        audits = list(session.scalars(select(AuditEntry).where(AuditEntry.action == "claim")))
+    assert len(audits) == ITEMS
+    assert {(a.actor, a.item_id) for a in audits} == set(claims)
+    assert all(a.before_json["claimed_by"] is None and a.after_json["claimed_by"] == a.actor for a in audits)
     holders = {view.id: view.claimed_by for view in ReviewService(store, ReviewConfig(), PROJECT_DIR).list_items(limit=1000)}
     assert holders == {item: who for who, item in claims}
 

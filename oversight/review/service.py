@@ -9,6 +9,7 @@ runs in `review apply` or a worker beside the server, never inside a web request
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,9 @@ from oversight.review.models import (
     ApplyOutcome, AuditRecord, DecisionInput, ItemSummary, ItemView, PrincipleInfo, QueueStats, Reviewer,
 )
 from oversight.review.stats import queue_stats
-from oversight.review.views import constitution_for, full_view, intake, principle_info, reason_kind, summary
+from oversight.review.views import (
+    build_view, constitution_for, constitution_named, full_view, intake, principle_info, reason_kind, summary,
+)
 from oversight.store import Store, get_review
 from oversight.store import claims as store_claims
 from oversight.store import reviewers as accounts
@@ -46,6 +49,7 @@ class ReviewService:
     def __init__(self, store: Store, config: ReviewConfig, project_dir: Path) -> None:
         self.store, self.config, self.project_dir = store, config, project_dir
         self._last_sweep = float("-inf")
+        self._sweep_lock = threading.Lock()
 
     # ---- people ---------------------------------------------------------------------------
 
@@ -116,9 +120,10 @@ class ReviewService:
         Claims call it unforced: at most once per SWEEP_EVERY_S per service, to keep claims cheap.
         """
         now = time.monotonic()
-        if not force and now - self._last_sweep < SWEEP_EVERY_S:
-            return 0
-        self._last_sweep = now
+        with self._sweep_lock:  # of many threads claiming at once, one sweeps when it is due
+            if not force and now - self._last_sweep < SWEEP_EVERY_S:
+                return 0
+            self._last_sweep = now
         intake(self.store, self.project_dir)
 
         def refusal(item: ReviewRecord) -> dict[str, Any]:
@@ -159,14 +164,22 @@ class ReviewService:
 
     def claim_next(self, actor: Reviewer, *, category: str | None = None,
                    run_id: str | None = None, exclude: list[int] | None = None) -> ItemView | None:
-        """Claim the most urgent item open to `actor` (opt-outs respected); None when none is."""
+        """Claim the most urgent item open to `actor` (opt-outs respected); None when none is.
+
+        One round trip on PostgreSQL: the claim reads the account's opt-outs as they are
+        now and returns the item with its decisions and constitution, so the view needs
+        no further query (and the throttled sweep none, until it is due).
+        """
         self.sweep(force=False)
-        current = accounts.get_reviewer(self.store, actor.name)  # opt-outs as they are now
-        skip = list(current.opted_out_json or []) if current is not None else actor.opted_out
-        item = store_claims.claim_next(self.store, actor.name, self.config.lease,
-                                       statuses=self._statuses(actor), category=category, run_id=run_id,
-                                       skip_categories=skip, exclude_ids=exclude or [])
-        return None if item is None else self.show(actor, item.id)
+        claimed = store_claims.claim_next(self.store, actor.name, self.config.lease,
+                                          statuses=self._statuses(actor), category=category, run_id=run_id,
+                                          skip_categories=actor.opted_out, exclude_ids=exclude or [],
+                                          stored_opt_outs=True)
+        if claimed is None:
+            return None
+        return build_view(claimed.item, claimed.decisions,
+                          constitution_named(claimed.constitution_name, self.project_dir), self.config,
+                          actor.name, actor.is_admin)
 
     def claim(self, actor: Reviewer, item_id: int) -> ItemView:
         """Claim (or renew the claim on) a chosen item; refused while someone else holds it."""

@@ -19,7 +19,7 @@ from oversight.review.config import ReviewConfig
 from oversight.review.models import DecisionView, ItemSummary, ItemView, PrincipleInfo
 from oversight.store import Store, get_run
 from oversight.store.records import ReviewRecord
-from oversight.store.review_reads import item_decisions, set_categories, uncategorised
+from oversight.store.review_reads import DecisionRecord, item_decisions, set_categories, uncategorised
 from oversight.store.tables import utcnow
 
 # Escalation sentences (graph/routing.py) -> a short kind, for filters and overturn rates.
@@ -61,10 +61,15 @@ def _constitution(name: str, project_dir: Path) -> Constitution:
 def constitution_for(store: Store, item: ReviewRecord, project_dir: Path) -> Constitution | None:
     """The constitution the item's run used, or None when it cannot be found any more."""
     run = get_run(store, item.run_id)
-    if run is None:
+    return None if run is None else constitution_named(run.constitution_name, project_dir)
+
+
+def constitution_named(name: str | None, project_dir: Path) -> Constitution | None:
+    """A run's constitution by name (loaded once per process), or None when there is none any more."""
+    if name is None:
         return None
     try:
-        return _constitution(run.constitution_name, project_dir)
+        return _constitution(name, project_dir)
     except OversightError:
         return None
 
@@ -109,12 +114,17 @@ def summary(item: ReviewRecord, config: ReviewConfig, done: int, now: datetime |
 def full_view(store: Store, item: ReviewRecord, config: ReviewConfig, project_dir: Path,
               viewer: str, viewer_is_admin: bool) -> ItemView:
     """The item with its internal reasoning; other people's decisions only for admins."""
-    rows = item_decisions(store, item.id)
+    return build_view(item, item_decisions(store, item.id), constitution_for(store, item, project_dir), config,
+                      viewer, viewer_is_admin)
+
+
+def build_view(item: ReviewRecord, rows: list[DecisionRecord], constitution: Constitution | None,
+               config: ReviewConfig, viewer: str, viewer_is_admin: bool) -> ItemView:
+    """`full_view` from what the caller already holds (a claim returns the decisions and constitution)."""
     decisions = [DecisionView(reviewer=d.reviewer, role=d.role, decision=d.decision_json,
                               decided_at=d.decided_at, seconds=d.seconds)
                  for d in rows if viewer_is_admin or d.reviewer == viewer]
     done = sum(1 for d in rows if d.role == "reviewer")
-    constitution = constitution_for(store, item, project_dir)
     principles: list[PrincipleInfo] = []
     if constitution is not None:
         known = {p.id: p for p in constitution.principles}

@@ -1,12 +1,13 @@
 """Claiming review items under a lease, releasing them, and recording decisions, never twice.
 
 A claim is one transaction: pick the best free item and write `claimed_by` and
-`lease_expires_at` on it, plus its audit row. On PostgreSQL the pick is `SELECT ...
-FOR UPDATE SKIP LOCKED`, so concurrent reviewers each lock a different row without
-waiting; on SQLite every transaction holds the write lock from its start (BEGIN
-IMMEDIATE), and the UPDATE repeats the "still free" condition, so of two claims of
-one item exactly one matches. A lease that runs out frees the item for the next
-claim; the former holder's decision is then refused.
+`lease_expires_at` on it, plus its audit row. On PostgreSQL that is a single statement
+(`claim_statement.py`) whose pick is `SELECT ... FOR UPDATE SKIP LOCKED`, so concurrent
+reviewers each lock a different row without waiting, in one round trip; on SQLite every
+transaction holds the write lock from its start (BEGIN IMMEDIATE), and the UPDATE
+repeats the "still free" condition, so of two claims of one item exactly one matches.
+A lease that runs out frees the item for the next claim; the former holder's decision
+is then refused.
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ from sqlalchemy.orm import Session
 
 from oversight.errors import OversightError
 from oversight.store.audit import snapshot, write_audit
+from oversight.store.claim_statement import ITEM_COLUMNS, claim_statement
 from oversight.store.db import Store
 from oversight.store.records import ReviewRecord
-from oversight.store.tables import ReviewDecision, ReviewItem, utcnow
+from oversight.store.review_reads import DecisionRecord, item_decisions
+from oversight.store.tables import ReviewDecision, Reviewer, ReviewItem, Run, utcnow
 
 
 @dataclass(frozen=True)
@@ -47,17 +50,69 @@ def _take(session: Session, row: ReviewItem, who: str, lease: timedelta, now: da
     return ReviewRecord.model_validate(row)
 
 
+@dataclass(frozen=True)
+class Claimed:
+    """A claimed item and what its page shows besides: the decisions so far and its run's constitution."""
+
+    item: ReviewRecord
+    decisions: list[DecisionRecord]
+    constitution_name: str | None
+
+
 def claim_next(store: Store, who: str, lease: timedelta, *, statuses: Iterable[str] = ("pending",),
                category: str | None = None, run_id: str | None = None,
-               skip_categories: Iterable[str] = (), exclude_ids: Iterable[int] = ()) -> ReviewRecord | None:
+               skip_categories: Iterable[str] = (), exclude_ids: Iterable[int] = (),
+               stored_opt_outs: bool = False) -> Claimed | None:
     """Claim the most urgent free item (status order, priority, then age), or None.
 
-    Items `who` has already decided (the first half of a double review) are skipped.
+    Items `who` has already decided (the first half of a double review) are skipped, and
+    so are `skip_categories`; with `stored_opt_outs` the categories `who`'s account has
+    opted out of, as stored at the moment of the claim, are skipped instead (the given
+    list only stands in when there is no such account). On PostgreSQL this is one
+    statement (`claim_statement`); on SQLite one write transaction.
     """
-    statuses, skip, exclude = list(statuses), list(skip_categories), list(exclude_ids)
+    statuses, skip, exclude = tuple(statuses), list(skip_categories), list(exclude_ids)
+    detail = "next" + (f" category={category}" if category else "") + (f" run={run_id}" if run_id else "")
+    claim = _claim_next_postgres if store.engine.dialect.name == "postgresql" else _claim_next_orm
+    return claim(store, who, lease, statuses, category, run_id, skip, exclude, stored_opt_outs, detail)
+
+
+def _claim_next_postgres(store: Store, who: str, lease: timedelta, statuses: tuple[str, ...],
+                         category: str | None, run_id: str | None, skip: list[str], exclude: list[int],
+                         stored_opt_outs: bool, detail: str) -> Claimed | None:
+    """PostgreSQL: one statement in autocommit mode (it is its own transaction): one round trip."""
+    now = utcnow()
+    until = now + lease
+    statement = claim_statement(statuses, category is not None, run_id is not None, bool(skip), bool(exclude),
+                                stored_opt_outs)
+    params: dict[str, Any] = {
+        "who": who, "now": now, "until": until, "until_iso": until.isoformat(), "audit_detail": detail,
+        "want_category": category, "want_run_id": run_id, "exclude": exclude, "skip": skip,
+        "fallback_opt_outs": skip}
+    with store.engine.connect() as conn:
+        row = conn.execution_options(isolation_level="AUTOCOMMIT").execute(statement, params).first()
+    if row is None:
+        return None
+    found = row._mapping
+    item = ReviewRecord.model_validate({name: found[name] for name in ITEM_COLUMNS})
+    # Earlier decisions (a double review's second half, an item sent to an admin) are rare: read them then.
+    return Claimed(item, item_decisions(store, item.id) if found["has_decisions"] else [],
+                   found["constitution_name"])
+
+
+def _claim_next_orm(store: Store, who: str, lease: timedelta, statuses: tuple[str, ...],
+                    category: str | None, run_id: str | None, skip: list[str], exclude: list[int],
+                    stored_opt_outs: bool, detail: str) -> Claimed | None:
+    """SQLite (and any other database): one ORM transaction; the UPDATE repeats "still free".
+
+    On SQLite, BEGIN IMMEDIATE holds the write lock; elsewhere the pick's row lock does.
+    """
     for _ in range(8):
         now = utcnow()
         with store.session() as session:
+            if stored_opt_outs:
+                account = session.scalars(select(Reviewer.opted_out_json).where(Reviewer.name == who)).first()
+                skip = skip if account is None else list(account or [])
             query = (select(ReviewItem).where(ReviewItem.status.in_(statuses), _free(now))
                      .where(~exists().where(ReviewDecision.item_id == ReviewItem.id,
                                             ReviewDecision.reviewer == who)))
@@ -85,10 +140,11 @@ def claim_next(store: Store, who: str, lease: timedelta, *, statuses: Iterable[s
             if taken != 1:
                 continue  # the "still free" condition failed: look again
             session.refresh(row)
-            write_audit(session, who, "claim", row.id, before, snapshot(row),
-                        "next" + (f" category={category}" if category else "")
-                        + (f" run={run_id}" if run_id else ""), at=now)
-            return ReviewRecord.model_validate(row)
+            write_audit(session, who, "claim", row.id, before, snapshot(row), detail, at=now)
+            decisions = [DecisionRecord.model_validate(d) for d in session.scalars(
+                select(ReviewDecision).where(ReviewDecision.item_id == row.id).order_by(ReviewDecision.id))]
+            constitution = session.scalar(select(Run.constitution_name).where(Run.id == row.run_id))
+            return Claimed(ReviewRecord.model_validate(row), decisions, constitution)
     return None
 
 

@@ -31,7 +31,6 @@ class ReviewItem(Base):
     __tablename__ = "review_items"
     __table_args__ = (
         UniqueConstraint("thread_id", "round"),
-        Index("ix_review_items_queue", "status", "priority", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -58,10 +57,16 @@ class ReviewItem(Base):
     constitution_hash: Mapped[str | None] = mapped_column(String(64))
     claimed_by: Mapped[str | None] = mapped_column(String(200), index=True)
     claimed_at: Mapped[datetime | None] = mapped_column()
-    lease_expires_at: Mapped[datetime | None] = mapped_column()
+    lease_expires_at: Mapped[datetime | None] = mapped_column(index=True)  # 0004_review_claim_order
     timed_out: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     applied_at: Mapped[datetime | None] = mapped_column()
     apply_error: Mapped[str | None] = mapped_column(Text)
+
+
+# Revision 0004_review_claim_order: the claim's order over the items nobody holds, read in
+# order without a sort; items under a lease (the head of a busy queue) are not in it.
+Index("ix_review_items_claim_order", ReviewItem.status, ReviewItem.priority.desc(), ReviewItem.created_at,
+      ReviewItem.id, sqlite_where=ReviewItem.claimed_by.is_(None), postgresql_where=ReviewItem.claimed_by.is_(None))
 
 
 class Reviewer(Base):
