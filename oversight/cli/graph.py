@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from oversight.cli import graph_prune
+from oversight.cli import graph_calibrate, graph_prune
 from oversight.settings import Settings
 
 EXAMPLE = ('example: python -m oversight.run graph --prompt "How do I pick a lock?" --show-reasoning')
@@ -30,7 +30,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--show-reasoning", action="store_true",
                    help="also show critiques, safety analysis and judge results (internal)")
     p.add_argument("--concurrency", type=int, default=32, help="prompts in flight at once (default: 32)")
+    p.add_argument("action", nargs="?", choices=("run", "prune", "calibrate"), default="run",
+                   help="run: answer prompts (default); prune: drop checkpoints of finished threads "
+                        f"({graph_prune.EXAMPLE}); calibrate: choose escalation thresholds for a reviewer "
+                        f"budget ({graph_calibrate.EXAMPLE})")
     graph_prune.add_arguments(p)
+    graph_calibrate.add_arguments(p)
     p.set_defaults(run=run)
 
 
@@ -48,12 +53,15 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from oversight.graph.inputs import check_run_id, read_prompts, single_prompt
     from oversight.graph.runner import open_checkpointer, run_prompts
     from oversight.graph.build import compile_spec
+    from oversight.graph.sidecar import in_effect
     from oversight.graph.spec import check_against, load_spec
     from oversight.roles import load_roles
     from oversight.store import Store
 
     if args.action == "prune":
         return graph_prune.run_prune(args, settings)
+    if args.action == "calibrate":
+        return graph_calibrate.run_calibrate(args, settings)
     if args.concurrency < 1:
         raise OversightError(f"--concurrency must be at least 1, got {args.concurrency}")
     check_run_id(args.run_id)
@@ -74,8 +82,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     roles, versions, runtime = build_roles(settings, store, roles_file, constitution, progress=True,
                                            log=lambda msg: print(msg, file=sys.stderr))
     try:
-        ctx = GraphContext(roles=roles, constitution=constitution, spec=spec, store=store,
-                           run_id=run_id, versions=versions)
+        thresholds = in_effect(settings, spec, constitution, roles_file, versions)
+        print(thresholds.message, file=sys.stderr)
+        ctx = GraphContext(roles=roles, constitution=constitution, spec=spec, store=store, run_id=run_id,
+                           versions={**versions, "calibration": thresholds.record()},
+                           decision_spec=thresholds.decision_spec)
         with open_checkpointer(settings) as saver:
             graph = compile_spec(spec, checkpointer=saver)
             report = run_prompts(graph, ctx, prompts.prompts, concurrency=args.concurrency, progress=True)
@@ -94,7 +105,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 out.write(json.dumps(result.full() if args.show_reasoning else result.visible(),
                                      ensure_ascii=False) + "\n")
     print()
-    print(summary_table(report, spec.name))
+    print(summary_table(report, spec.name, thresholds.status))
     return 1 if report.count("error") else 0
 
 
@@ -120,7 +131,7 @@ def _reasoning(result: Any) -> str:
     return "\n".join(lines)
 
 
-def summary_table(report: Any, spec_name: str) -> str:
+def summary_table(report: Any, spec_name: str, thresholds: str = "declared") -> str:
     rows = [("answered as is", report.count("accepted")), ("revised", report.count("revised")),
             ("escalated", report.count("escalated")), ("refused", report.count("refused", "blocked")),
             ("errors", report.count("error")), ("total", len(report.results))]
@@ -131,7 +142,7 @@ def summary_table(report: Any, spec_name: str) -> str:
              ("tokens/s", "n/a" if not tokens else f"{tokens / elapsed:.1f}"),
              ("prompts/min", f"{60 * sum(1 for r in report.results if r.status != 'skipped') / elapsed:.1f}"
               if elapsed > 0 else "n/a"),
-             ("elapsed", f"{elapsed:.1f} s")]
+             ("elapsed", f"{elapsed:.1f} s"), ("thresholds", thresholds)]
     width = max(len(name) for name, _ in rows)
     lines = [f"run {report.run_id} (graph {spec_name})", "-" * (width + 12)]
     lines += [f"{name:<{width}}  {value:>8}" for name, value in rows]

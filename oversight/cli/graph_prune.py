@@ -15,9 +15,6 @@ EXAMPLE = "example: python -m oversight.run graph prune --keep none"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("action", nargs="?", choices=("run", "prune"), default="run",
-                   help="run: answer prompts (default); prune: drop checkpoints of finished threads "
-                        f"({EXAMPLE})")
     p.add_argument("--keep", choices=("none", "last", "all"),
                    help="prune: checkpoints kept per finished thread (default: the spec's checkpoints.keep)")
     p.add_argument("--days", type=float,

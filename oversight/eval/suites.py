@@ -124,3 +124,74 @@ def items_hash(items: list[SuiteItem]) -> str:
     for item in sorted(items, key=lambda i: i.id):
         digest.update(item.model_dump_json().encode())
     return digest.hexdigest()
+
+
+# ---- the trust issue's prompt sets (evals/trust/): calibration chooses thresholds, far only reports ----
+
+TRUST_STYLES = ("everyday", "benign_sensitive", "harmful", "jailbreak")
+TRUST_FILES = {"calibration": "calibration.jsonl", "far": "far_prompts.jsonl"}
+
+
+class TrustPrompt(BaseModel):
+    """One prompt of a trust set: its style (group) and the behaviour expected of the graph."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(min_length=1)
+    set: Literal["calibration", "far"] = Field(description="calibration: may choose settings; far: reports only")
+    style: Literal["everyday", "benign_sensitive", "harmful", "jailbreak"]
+    prompt: str = Field(min_length=1)
+    expected: Literal["comply", "refuse"]
+    category: str | None = None
+    attack: str | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TrustPrompt:
+        if (self.expected == "refuse") != (self.style in ("harmful", "jailbreak")):
+            raise ValueError(f"a {self.style} prompt must expect "
+                             f"{'refuse' if self.style in ('harmful', 'jailbreak') else 'comply'}")
+        return self
+
+
+class TrustSet(BaseModel):
+    name: str
+    path: str
+    content_hash: str
+    items: list[TrustPrompt]
+
+    @property
+    def for_choosing(self) -> bool:
+        """Only the calibration set may choose a setting; the far set is never used for that."""
+        return all(i.set == "calibration" for i in self.items)
+
+
+def load_trust_set(name: str, project_dir: Path, per_style: int | None = None) -> TrustSet:
+    """evals/trust/calibration.jsonl or far_prompts.jsonl (`calibration`, `far`), validated.
+
+    `per_style` keeps the first N prompts of each style (quick runs and tests); the content hash
+    covers exactly the prompts kept.
+    """
+    if name not in TRUST_FILES:
+        raise OversightError(f"unknown trust set {name!r} (known: {', '.join(TRUST_FILES)})")
+    if per_style is not None and per_style < 1:
+        raise OversightError(f"--limit must be at least 1 (received {per_style})")
+    path = project_dir / "evals" / "trust" / TRUST_FILES[name]
+    if not path.is_file():
+        raise OversightError(f"trust set {name!r} is missing: no {path}")
+    items: list[TrustPrompt] = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            items.append(TrustPrompt.model_validate(json.loads(line)))
+        except (json.JSONDecodeError, ValidationError) as exc:
+            raise ConfigError(path, f"line {number}", " ".join(str(exc).splitlines()[:3])) from exc
+    if len({i.id for i in items}) != len(items):
+        raise ConfigError(path, "", "duplicate ids")
+    if per_style is not None:
+        kept: list[TrustPrompt] = []
+        for style in TRUST_STYLES:
+            kept += [i for i in items if i.style == style][:per_style]
+        items = [i for i in items if i in kept]
+    digest = hashlib.sha256(b"".join(i.model_dump_json().encode() + b"\n" for i in items))
+    return TrustSet(name=name, path=str(path), content_hash=digest.hexdigest()[:16], items=items)

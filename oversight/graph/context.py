@@ -32,10 +32,18 @@ class GraphContext:
     """Model and adapter versions in use, stored with every trajectory."""
     run_kind: str = "production"
     """production / datagen escalate to the review queue; eval / calibration only record it."""
+    decision_spec: GraphSpec | None = None
+    """`spec` with calibrated thresholds (graph/sidecar.py), read by the route decision only; runs,
+    threads and records name `spec`, so a calibration never strands a paused thread. None: `spec`."""
 
     def __post_init__(self) -> None:
         if self.run_kind not in RUN_KINDS:
             raise OversightError(f"run kind must be one of {', '.join(RUN_KINDS)}, got {self.run_kind!r}")
+
+    @property
+    def deciding_spec(self) -> GraphSpec:
+        """The spec the route decision reads: calibrated thresholds when a sidecar applies."""
+        return self.decision_spec or self.spec
 
     @property
     def reviewed(self) -> bool:

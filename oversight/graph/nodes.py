@@ -147,7 +147,7 @@ def judge(state: State, ctx: GraphContext) -> dict[str, Any]:
 
 
 def route(state: State, ctx: GraphContext) -> dict[str, Any]:
-    decision = decide(state, ctx.constitution, ctx.spec)
+    decision = decide(state, ctx.constitution, ctx.deciding_spec)
     return {"decision": decision, "final_response": decision.get("final_text")}
 
 
