@@ -217,10 +217,14 @@ def test_guard_blocks_harmful_answers_and_generate_never_stops(settings: Setting
     _, _, [blocked] = run(settings, store, roles, ["q"], guard, run_id="guard")
     assert blocked.route == "blocked" and blocked.final_response == guard.safety.refusal_message
     assert roles.calls["check_principles"] == 0
-    roles = FakeRoles(answers={"q": BAD}, revisions={BAD: FIXED}, violations={BAD: {"privacy": 0.9}})
+    roles = FakeRoles(answers={"q": BAD}, revisions={BAD: FIXED}, violations={BAD: {"privacy": 0.9}},
+                      preferences={(BAD, FIXED): {"*": 0.9}})
     _, _, [generated] = run(settings, store, roles, ["q"], spec_with("generate", settings), run_id="gen")
     assert (generated.route, generated.final_response) == ("revised", FIXED)
-    assert roles.calls["assess_safety"] == 0 and roles.calls["compare"] == 0
+    # No safety gate; the judge labels the revision against the original (AI feedback for the DPO stage).
+    assert roles.calls["assess_safety"] == 0 and roles.calls["compare"] > 0
+    pairs = preference_pairs(store, source="ai")
+    assert pairs and {(p.chosen, p.rejected) for p in pairs} == {(FIXED, BAD)}
 
 
 def test_sequential_loop_matches_graph(settings: Settings, store: Store) -> None:

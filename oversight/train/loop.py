@@ -89,7 +89,7 @@ def run_loop(settings: Settings, store: Any, config: LoopConfig, *, progress: bo
                          dataset=exported.out, constitution=constitution, progress=progress, log=log)
         report.versions["sft"] = sft.version_id
     pairs = exported.manifest.get("counts", {}).get("preference", {}).get("train", 0)
-    if not pairs:  # the generate spec stores no judged pairs when nothing needed revising against a judge
+    if not pairs:  # nothing was revised, or the judge was never sure enough to store a pair
         log("no preference pairs in the export: DPO skipped, the SFT candidate is evaluated")
         report.after = _measure(settings, store, config, sft, report.folder / "after", progress, stage)
         return report
