@@ -17,6 +17,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quick", action="store_true", help="a tiny run (a few items and prompts, 2 training steps)")
     p.add_argument("--limit", type=int, default=None, help="at most this many suite items")
     p.add_argument("--datagen-prompts", type=int, default=None, help="training prompts for data generation")
+    p.add_argument("--harmful-share", type=float, default=None,
+                   help="share of datagen prompts that are harmful or jailbreaks (default 0.4; the rest benign)")
     p.add_argument("--suite", default=None, help="eval suite (default: loop)")
     p.add_argument("--base-only", action="store_true", help="evaluate the base model only, not the graph")
     p.add_argument("--sft-set", action="append", default=[], metavar="KEY=VALUE", help="SFT recipe override")
@@ -35,6 +37,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         changes["eval_limit"] = args.limit
     if args.datagen_prompts is not None:
         changes["datagen_prompts"] = args.datagen_prompts
+    if args.harmful_share is not None:
+        changes["harmful_share"] = args.harmful_share
     if args.suite:
         changes["suite"] = args.suite
     if args.base_only:

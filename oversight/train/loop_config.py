@@ -20,7 +20,8 @@ class LoopConfig(BaseModel):
     graph_spec: str = Field(default="default", description="the overseen graph evaluated before and after")
     datagen_spec: str = Field(default="generate", description="graph spec that writes constitutional data")
     datagen_prompts: int = Field(default=96, ge=1, description="training prompts run through the datagen graph")
-    harmful_share: float = Field(default=0.6, ge=0, le=1,
+    # 0.6 taught the bare model to refuse: a full run's SFT candidate refused 53% of benign items (from 0%).
+    harmful_share: float = Field(default=0.4, ge=0, le=1,
                                  description="share of datagen prompts that are harmful or jailbreaks (rest benign)")
     export_min_confidence: float = Field(default=0.6, ge=0, le=1,
                                          description="AI preference pairs less sure than this are not exported")
