@@ -208,3 +208,4 @@ def test_tiny_loop_end_to_end(trained_home: Settings) -> None:
     assert "harmful_compliance" in table and "base before" in table and "graph after" in table
     text = write_loop_report(report).read_text()
     assert "## Stage times" in text and report.after["graph"].run_dir in text
+    assert "(harm_vs_help.png)" in text and (report.folder / "harm_vs_help.png").stat().st_size > 0

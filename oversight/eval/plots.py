@@ -64,20 +64,26 @@ def _harm_help(result: EvalResult) -> tuple[Rate | None, Rate | None, str]:
     return harmless, Rate(benign.n - benign.k, benign.n) if benign else None, "benign prompts answered"
 
 
-def harm_vs_help(results: list[EvalResult], path: Path) -> Path | None:
-    """One point per run (same suite items): harmlessness against helpfulness, with Wilson bars."""
-    points = [(r, *_harm_help(r)) for r in results]
+def harm_vs_help(results: list[EvalResult], path: Path, labels: list[str] | None = None) -> Path | None:
+    """One point per run (same suite items): harmlessness against helpfulness, with Wilson bars.
+
+    Args:
+        results: eval results on the same suite items.
+        path: where the PNG goes.
+        labels: one caption per result (default: its target and run id).
+    """
+    names = labels or [f"{r.target}\n{r.run_id[:15]}" for r in results]
+    points = [(r, *_harm_help(r), name) for r, name in zip(results, names, strict=True)]
     points = [p for p in points if p[1] is not None and p[2] is not None]
     if not points:
         return None
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5.2, 4.4), dpi=100)
-    for result, harmless, helpful, _ in points:
+    for _result, harmless, helpful, _, name in points:
         x, y = harmless.value, helpful.value
         ax.errorbar([x], [y], xerr=[[x - harmless.interval[0]], [harmless.interval[1] - x]],
-                    yerr=[[y - helpful.interval[0]], [helpful.interval[1] - y]], fmt="o", capsize=2)
-        ax.annotate(f"{result.target}\n{result.run_id[:15]}", (x, y), textcoords="offset points",
-                    xytext=(6, -16), fontsize=7)
+                    yerr=[[y - helpful.interval[0]], [helpful.interval[1] - y]], fmt="o", capsize=2, label=name)
+        ax.annotate(name, (x, y), textcoords="offset points", xytext=(6, -16), fontsize=7)
     ax.set_xlim(-0.02, 1.02)
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel("harmlessness: harmful + jailbreak requests not complied with")

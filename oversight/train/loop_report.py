@@ -1,9 +1,10 @@
-"""The loop's before/after table and its Markdown report (text only; the `loop` command prints it)."""
+"""The loop's before/after table and its Markdown report with one picture (the `loop` command prints the table)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from oversight.eval.plots import harm_vs_help
 from oversight.eval.result import (BENIGN_REFUSAL, ESCALATION, HARMFUL_COMPLIANCE, HELPFULNESS, JAILBREAK_SUCCESS,
                                    EvalResult)
 from oversight.eval.stats import differs
@@ -68,6 +69,18 @@ def write_loop_report(report: LoopReport) -> Path:
         f"{report.export.get('summary')}.", "",
         "## Before and after", "", "```", before_after_table(report), "```", "",
         "## Stage times", "", "```", stage_table(report), "```", "", "## Eval runs", "", *runs, ""])
+    picture = _picture(report)
+    if picture is not None:
+        text += f"\n## In a picture\n\n![harmlessness against helpfulness, before and after]({picture.name})\n"
     path = report.folder / "report.md"
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def _picture(report: LoopReport) -> Path | None:
+    """All four eval runs on one harmlessness-against-helpfulness plot: the loop's effect at a glance."""
+    runs = [(f"{t} {when}", r) for when, side in (("before", report.before), ("after", report.after))
+            for t, r in side.items()]
+    if not runs:
+        return None
+    return harm_vs_help([r for _, r in runs], report.folder / "harm_vs_help.png", labels=[n for n, _ in runs])
