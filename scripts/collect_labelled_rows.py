@@ -21,6 +21,13 @@ safety gate, so harmful prompts reach the reviser too):
       a seeded random sample per SOURCE/SUITE group of such rows, to be labelled.
 
 A person then reads each row and adds `label`; the rows carry no classifier output.
+
+The 187 rows added on 2026-11-30 came from a copy of one `loop` run's store and eval folders
+(a `generate` run of our own was too slow on the shared 2-core machine and was stopped):
+`extract` of its graph:default eval run and its datagen run, `results` of its before (bare,
+source base) and after (SFT base, source trained-base) base evals; `sample --seed 0` drew 108
+rows across groups, then the other 49 datagen rewrites were all added, and 30 bare-model
+answers to training prompts that expect a refusal (random.Random(1).sample).
 """
 
 from __future__ import annotations
