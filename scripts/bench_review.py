@@ -21,6 +21,7 @@ import argparse
 import multiprocessing as mp
 import statistics
 import sys
+import random
 import threading
 import time
 import uuid
@@ -107,6 +108,10 @@ def reviewer_process(url: str, schema: str, names: list[str], seconds: float, th
         ready.wait()  # every thread has its account (and a pooled connection)
         go.wait()  # every process is ready too
         deadline = start[0] + seconds
+        if think_s:
+            # Reviewers do not click in lockstep: each starts at a random point of its first think time,
+            # so the 50 do not arrive as one burst every think period (that measures the burst, not a claim).
+            time.sleep(random.Random(name).uniform(0, think_s))
         while time.time() < deadline:
             t0 = time.perf_counter()
             if path == "service":

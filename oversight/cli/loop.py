@@ -13,7 +13,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Evaluate the base model and the default graph on the loop suite, generate constitutional "
                     "data with the generate graph on training prompts, export it, train the base adapter (SFT, "
                     "then DPO), evaluate again and print before and after side by side with each stage's time. "
-                    "About an hour on 2 CPU cores. Example: python -m oversight.run loop --datagen-prompts 48")
+                    "About 20 minutes on 2 CPU cores. Example: python -m oversight.run loop --datagen-prompts 48")
     p.add_argument("--quick", action="store_true", help="a tiny run (a few items and prompts, 2 training steps)")
     p.add_argument("--limit", type=int, default=None, help="at most this many suite items")
     p.add_argument("--datagen-prompts", type=int, default=None, help="training prompts for data generation")
