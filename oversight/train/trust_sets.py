@@ -116,17 +116,12 @@ def trust_texts(project_dir: Path = PROJECT_DIR) -> list[TrustText]:
         out += [TrustText(id=f"{x.id}:prompt", prompt=x.prompt), TrustText(id=f"{x.id}:response", prompt=x.response)]
     for p in sets.judge_pairs:
         out += [TrustText(id=f"{p.id}:{part}", prompt=getattr(p, part)) for part in ("prompt", "a", "b")]
-    out += [TrustText(id=f"injection-note-{k}", prompt=note.strip()) for k, note in enumerate(sets.notes, 1)]
     return out
 
 
 def material_texts(project_dir: Path = PROJECT_DIR) -> list[tuple[str, str]]:
-    """(source, text) of every answer in constitutions/material/**: responses, revisions, judge answers,
-    and the overseer notes training appends to answers."""
+    """(source, text) of every answer in constitutions/material/**: responses, revisions, judge answers."""
     out: list[tuple[str, str]] = []
-    for path in sorted((project_dir / "constitutions" / "material").rglob("overseer_notes.json")):
-        notes = json.loads(path.read_text(encoding="utf-8")).get("notes", [])
-        out += [(str(path.relative_to(project_dir)), note) for note in notes]
     for path in sorted((project_dir / "constitutions" / "material").rglob("*.jsonl")):
         source = str(path.relative_to(project_dir))
         for line in filter(str.strip, path.read_text(encoding="utf-8").splitlines()):
