@@ -165,6 +165,9 @@ def test_sidecar_applies_keeps_the_spec_hash_and_goes_stale(settings: Settings, 
     versions = _fake_versions(tmp_path / "adapters")
     key = current_key(spec, constitution, roles_file, versions)
     assert key.roles["base"] == "bare" and len(set(key.roles.values())) == 5
+    head = Path(versions["judge"]["head"])
+    head.write_text(json.dumps({"role": "judge", "metrics": {"accuracy": 0.9}}))  # training figures only
+    assert current_key(spec, constitution, roles_file, versions) == key
     assert resolve(settings, spec, key).status == "declared"
     write_sidecar(data_path(settings, spec), _sidecar(key, {"escalation.judge_margin": 0.02}))
     effect = resolve(settings, spec, key)

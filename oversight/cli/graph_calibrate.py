@@ -57,7 +57,8 @@ def _check_inputs(args: argparse.Namespace) -> None:
         raise OversightError("--ship writes a sidecar, which --report and --show never do")
 
 
-def run_calibrate(args: argparse.Namespace, settings: Settings) -> int:
+def run_calibrate(args: argparse.Namespace, settings: Settings, runtime: Any = None) -> int:
+    """The command; `runtime` lets a caller that has the model loaded already share it (tests)."""
     from oversight.constitution import load_constitution
     from oversight.errors import OversightError
     from oversight.eval.tradeoff import (ReplayItem, choose_setting, replay_grid, replay_setting,
@@ -84,7 +85,7 @@ def run_calibrate(args: argparse.Namespace, settings: Settings) -> int:
     if args.replay:
         header, states = load_states(states_path(settings, args.replay))
     else:
-        header, states = _run_once(args, settings, store, spec, constitution, roles_file)
+        header, states = _run_once(args, settings, store, spec, constitution, roles_file, runtime)
     if not args.report and header.trust_set != "calibration":
         raise OversightError(f"the {header.trust_set} set is for reporting only (--report); thresholds are "
                              "chosen on the calibration set")
@@ -133,7 +134,7 @@ def _warn_if_stale(settings: Settings, store: Any, spec: Any, constitution: Any,
 
 
 def _run_once(args: argparse.Namespace, settings: Settings, store: Any, spec: Any, constitution: Any,
-              roles_file: Any) -> tuple[Any, dict[str, dict[str, Any]]]:
+              roles_file: Any, shared_runtime: Any) -> tuple[Any, dict[str, dict[str, Any]]]:
     """Run the trust set through the graph once (declared thresholds) and save the final states."""
     from oversight.eval.suites import load_trust_set
     from oversight.graph.calibration import StatesHeader, run_for_states, save_states, states_path
@@ -149,7 +150,7 @@ def _run_once(args: argparse.Namespace, settings: Settings, store: Any, spec: An
         raise OversightError(f"--concurrency must be at least 1, got {args.concurrency}")
     run_id = f"calibrate-{spec.name}-{trust.name}-{datetime.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:4]}"
     roles, versions, runtime = build_roles(settings, store, roles_file, constitution, progress=True,
-                                           log=lambda msg: print(msg, file=sys.stderr))
+                                           log=lambda msg: print(msg, file=sys.stderr), runtime=shared_runtime)
     try:
         ctx = GraphContext(roles=roles, constitution=constitution, spec=spec, store=store, run_id=run_id,
                            versions=versions, run_kind="calibration")
@@ -157,7 +158,8 @@ def _run_once(args: argparse.Namespace, settings: Settings, store: Any, spec: An
         print(f"calibration run {run_id}: {len(prompts)} prompts of the {trust.name} set, once", file=sys.stderr)
         report, states = run_for_states(ctx, prompts, concurrency=args.concurrency, progress=True)
     finally:
-        runtime.close()
+        if shared_runtime is None:
+            runtime.close()
     errors = {r.prompt_id: r.error or r.route for r in report.results if r.prompt_id not in states}
     header = StatesHeader(run_id=run_id, key=current_key(spec, constitution, roles_file, versions),
                           trust_set=trust.name, trust_set_hash=trust.content_hash,

@@ -76,6 +76,7 @@ class GraphResumer:
         from oversight.graph.context import GraphContext
         from oversight.graph.runner import open_checkpointer
         from oversight.graph.build import compile_spec
+        from oversight.graph.sidecar import in_effect
         from oversight.roles import load_roles
 
         run = get_run(self.store, item.run_id)
@@ -89,8 +90,8 @@ class GraphResumer:
                                  "constitution the run used")
         roles_name = self.roles_name or spec.roles
         key = (roles_name, constitution.content_hash)
+        roles_file = load_roles(roles_name, self.settings.project_dir, self.overrides)
         if key not in self._roles:
-            roles_file = load_roles(roles_name, self.settings.project_dir, self.overrides)
             roles, versions, closeable = self.roles_factory(self.settings, self.store, roles_file, constitution)
             if closeable is not None and hasattr(closeable, "close"):
                 self._stack.callback(closeable.close)
@@ -98,8 +99,10 @@ class GraphResumer:
         roles, versions = self._roles[key]
         if self._saver is None:
             self._saver = self._stack.enter_context(open_checkpointer(self.settings))
+        # a thread sent back to the reviser is decided again: with the calibrated thresholds when they fit
+        thresholds = in_effect(self.settings, spec, constitution, roles_file, versions)
         ctx = GraphContext(roles=roles, constitution=constitution, spec=spec, store=self.store,
-                           run_id=run.id, versions=versions)
+                           run_id=run.id, versions=versions, decision_spec=thresholds.decision_spec)
         self._runs[item.run_id] = (compile_spec(spec, checkpointer=self._saver), ctx)
         return self._runs[item.run_id]
 

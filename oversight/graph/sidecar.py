@@ -3,7 +3,8 @@
 Writing chosen thresholds into graphs/NAME.yaml would change the spec's content hash
 and strand the threads paused under it. A sidecar instead holds them keyed by what
 they were measured with: the spec's hash, the constitution's, the roles file's, and a
-content hash of every trained role's files (head arrays, adapter weights). Content,
+content hash of every trained role's files (head spec and arrays, adapter weights; a head's
+training-time metrics are left out, since they change no verdict). Content,
 not registry ids: ids differ from machine to machine, while the first-run bootstrap
 trains the same bytes from the same material (the safety head of two separate
 bootstraps on this machine hashed the same), so a sidecar shipped in graphs/ fits a
@@ -102,16 +103,30 @@ def _files_of(version: dict[str, Any]) -> list[Path]:
     return files
 
 
+def _behaviour_bytes(path: Path) -> bytes:
+    """A file's bytes, less what does not change behaviour: the training-time `metrics` of a head spec."""
+    data = path.read_bytes()
+    if path.suffix == ".json" and path.name != "adapter_config.json":
+        try:
+            spec = json.loads(data)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return data
+        if isinstance(spec, dict):
+            spec.pop("metrics", None)
+            return json.dumps(spec, sort_keys=True).encode()
+    return data
+
+
 def role_fingerprint(version: dict[str, Any] | None) -> str:
     """Content hash of a role's trained files ('bare' when it runs untrained)."""
     files = [f for f in _files_of(version or {}) if f.is_file()]
-    return _sha([f.name.encode() + b"\0" + f.read_bytes() for f in files]) if files else "bare"
+    return _sha([f.name.encode() + b"\0" + _behaviour_bytes(f) for f in files]) if files else "bare"
 
 
 def current_key(spec: GraphSpec, constitution: Constitution, roles_file: RolesFile,
                 versions: dict[str, Any]) -> CalibrationKey:
     """The key of the graph as it would run now (`versions`: role -> RoleVersion or its JSON)."""
-    plain = {role: v.model_dump(mode="json") if hasattr(v, "model_dump") else v
+    plain = {role: v.model_dump(mode="json") if hasattr(v, "model_dump") else v if isinstance(v, dict) else {}
              for role, v in versions.items() if role in roles_file.roles}
     roles_blob = json.dumps(roles_file.model_dump(mode="json"), sort_keys=True).encode()
     return CalibrationKey(spec=spec.name, spec_hash=spec.content_hash, constitution_hash=constitution.content_hash,
