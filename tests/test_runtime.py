@@ -170,6 +170,32 @@ def test_batcher_groups_and_propagates_errors() -> None:
     batcher.close()
 
 
+def test_no_request_is_lost_while_the_worker_takes_a_group() -> None:
+    """Callers enqueue while the worker splits mixed groups; every request gets its answer.
+
+    A caller that had read the pending queue just before the worker replaced it used to
+    append to the discarded queue and wait forever (a graph run hung that way in CI).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    batcher = DynamicBatcher(lambda group, items: [(group, i) for i in items], max_batch=3, max_wait_s=0.0)
+    queue_object = batcher._pending  # the worker changes it in place, never swaps it out
+
+    def caller(n: int) -> int:
+        done = 0
+        for i in range(300):
+            group = ("a", "b", "c")[(n + i) % 3]
+            futures = batcher.submit_many(group, [i, i + 1])
+            assert [f.result(timeout=10) for f in futures] == [(group, i), (group, i + 1)]
+            done += 1
+        return done
+
+    with ThreadPoolExecutor(8) as pool:
+        assert sum(pool.map(caller, range(8))) == 8 * 300
+    assert batcher._pending is queue_object and batcher.stats.requests == 8 * 300 * 2
+    batcher.close()
+
+
 def test_a_local_model_folder_works_like_the_embedded_model(runtime: Runtime, embedded_fp32: ModelConfig) -> None:
     from oversight.runtime.loading import model_folder
 

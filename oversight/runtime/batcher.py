@@ -138,12 +138,15 @@ class DynamicBatcher:
             return batch, admitted
 
     def _take_group(self) -> list[_Request]:
+        # The deque is changed in place, never replaced: a caller may have read `self._pending`
+        # (to enqueue into it) before taking the lock, and a swapped-out deque would swallow its
+        # request; the caller then waited forever (a graph run hung in CI that way).
         group = self._pending[0].group
-        batch, rest = [], deque()
+        batch, rest = [], []
         while self._pending:
             r = self._pending.popleft()
             (batch if r.group == group and len(batch) < self.max_batch else rest).append(r)
-        self._pending = rest
+        self._pending.extend(rest)
         return batch
 
     def _loop(self) -> None:
