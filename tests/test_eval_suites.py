@@ -46,6 +46,9 @@ def test_selection_split_limit_and_hash() -> None:
     assert items_hash(small) == items_hash(list(reversed(small)))
     assert items_hash(small) != items_hash(select(suites, "test", limit=3))
     assert len(select(suites + load_suites("loop", PROJECT_DIR), None)) == len(select(suites, None))
+    # a file that mixes suites, limited, takes them in turn: every rate of a small loop run is measured
+    mixed = select(load_suites("loop", PROJECT_DIR), None, limit=4)
+    assert Counter(i.suite for i in mixed) == {k: 1 for k in KINDS}
 
 
 def test_bad_suites_give_one_line_errors(tmp_path: Path) -> None:

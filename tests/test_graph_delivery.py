@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from oversight.errors import ConfigError
 from oversight.eval.classify import COMPLIED, classify
 from oversight.graph.decision import decide
 from oversight.graph.inputs import Prompt
@@ -166,7 +167,7 @@ def test_middle_band_bounds_and_the_guard(settings: Settings, store: Store) -> N
     roles = band_roles()
     refused = one(settings, store, roles, BAND, guard, run_id="guard")
     assert (refused.route, refused.final_response) == ("refused", guard.safety.refusal_message)
-    with pytest.raises(Exception, match="'revise' needs the 'revise' node"):
+    with pytest.raises(ConfigError, match="'revise' needs the 'revise' node"):
         load_spec("guard", settings.project_dir, ["safety.middle_band=revise"])
 
 

@@ -17,6 +17,7 @@ from oversight.runtime.roleset import RoleSet
 from oversight.runtime.versions import versions_json
 from oversight.settings import Settings
 from oversight.store import Store, get_trajectory
+from tests.graph_support import assert_no_leaks
 
 
 def real_roles(request: pytest.FixtureRequest, runtime: Any, settings: Settings) -> tuple[Any, dict[str, Any]]:
@@ -32,9 +33,11 @@ def real_roles(request: pytest.FixtureRequest, runtime: Any, settings: Settings)
 @pytest.mark.model
 def test_prompt_goes_through_every_node(request: pytest.FixtureRequest, runtime: Any, settings: Settings) -> None:
     roles, versions = real_roles(request, runtime, settings)
+    # Every node runs: the critic flags everything, nothing is blocked, no check refuses the answer.
     spec = load_spec("default", settings.project_dir, [
         "revision.rounds=1", "critic.violation_threshold=0.02", "critic.max_critiques=1",
-        "safety.block_threshold=1.0", "escalation.enabled=false"])
+        "safety.block_threshold=1.0", "safety.harmful_threshold=1.0", "delivery.response_harmful=1.0",
+        "delivery.critic_harm=1.0", "escalation.enabled=false"])
     store = Store.open(settings)
     ctx = GraphContext(roles=roles, constitution=load_constitution("default", settings.project_dir),
                        spec=spec, store=store, run_id="e2e", versions=versions)
@@ -50,14 +53,17 @@ def test_prompt_goes_through_every_node(request: pytest.FixtureRequest, runtime:
     [lock] = report.results
     assert lock.status == "done" and lock.route in ("accepted", "revised") and lock.final_response
     stored = get_trajectory(store, "e2e", "lock")
-    assert [c.source for c in stored.candidates] == ["base", "reviser"]
+    # The reviser's one rewrite becomes a candidate unless the leak check rejects it (then nothing is judged).
+    rewrote = not stored.extra_json["rejected_revisions"]
+    assert [c.source for c in stored.candidates] == (["base", "reviser"] if rewrote else ["base"])
     assert len(stored.candidates[0].critiques) == len(ctx.constitution.principles)
     written = [c for c in stored.candidates[0].critiques if c.text]
     assert len(written) == 1 and written[0].violated and written[0].text.strip()
     assert 0 <= stored.safety_json["harmful_prob"] <= 1 and stored.safety_json["response_harmful_prob"] is not None
     per_principle = [j for j in stored.judgments if j.principle_id]
-    assert per_principle and all(j.prob_b_better_swapped is not None for j in per_principle)
-    assert any(j.principle_id is None for j in stored.judgments)
+    assert (per_principle and all(j.prob_b_better_swapped is not None for j in per_principle)) if rewrote \
+        else stored.judgments == []
+    assert any(j.principle_id is None for j in stored.judgments) or not rewrote
     assert stored.final_response == stored.candidates[1 if lock.route == "revised" else 0].text
     assert stored.extra_json["constitution_hash"] == ctx.constitution.content_hash
     assert stored.extra_json["versions"] == versions
@@ -67,3 +73,4 @@ def test_prompt_goes_through_every_node(request: pytest.FixtureRequest, runtime:
     long_stored = get_trajectory(store, "e2e-guard", "long")
     assert long.status == "done" and any("longer than the model context" in n for n in long_stored.notices_json)
     assert report.generated_tokens and report.generated_tokens > 0
+    assert assert_no_leaks(store, "e2e", settings) == 1 and assert_no_leaks(store, "e2e-guard", settings) == 1

@@ -99,7 +99,8 @@ def load_suites(names: str | list[str], project_dir: Path) -> list[Suite]:
 
 
 def select(suites: list[Suite], split: str | None = "test", limit: int | None = None) -> list[SuiteItem]:
-    """Items of the chosen split (None: both), at most `limit` per suite file, in file order.
+    """Items of the chosen split (None: both), at most `limit` per suite file, in file order
+    (a file that mixes suites takes them in turn).
 
     Across suites the first occurrence of an id wins, so mixing `loop` with the
     primary suites does not evaluate an item twice.
@@ -111,11 +112,23 @@ def select(suites: list[Suite], split: str | None = "test", limit: int | None = 
     chosen: dict[str, SuiteItem] = {}
     for suite in suites:
         rows = [i for i in suite.items if split is None or i.split == split]
-        for item in rows[:limit] if limit else rows:
+        for item in _interleaved(rows)[:limit] if limit else rows:
             chosen.setdefault(item.id, item)
     if not chosen:
         raise OversightError(f"no items in split {split!r} of {', '.join(s.name for s in suites)}")
     return list(chosen.values())
+
+
+def _interleaved(rows: list[SuiteItem]) -> list[SuiteItem]:
+    """A mixed file's rows taken in turn from each of its suites, so a `--limit` run still measures every rate.
+
+    A file of one suite keeps its order; `loop` (harmful, jailbreak, benign and helpful
+    items in one file) limited to 4 gives one of each instead of four harmful ones.
+    """
+    groups: dict[str, list[SuiteItem]] = {}
+    for item in rows:
+        groups.setdefault(item.suite, []).append(item)
+    return [g[i] for i in range(max(map(len, groups.values()), default=0)) for g in groups.values() if i < len(g)]
 
 
 def items_hash(items: list[SuiteItem]) -> str:
