@@ -1,8 +1,10 @@
 """Scripted trainer and evaluator for the retraining job's routing tests (locks, crashes, resumes).
 
 The trainer writes a real version folder and registers a real candidate; the evaluator
-returns real `EvalResult`s whose rates the test chooses per version. The job's
-end-to-end test on the embedded model (tests/test_retrain.py, marked `model`) uses the real parts.
+returns real `EvalResult`s whose rates and held-out preference margins the test chooses per
+version (by default each newer version ranks the held-out pairs a little better, so the gate
+sees an improvement). The job's end-to-end test on the embedded model
+(tests/test_retrain_model.py, marked `model`) uses the real parts.
 
 Run as a script (`python tests/retrain_fakes.py HOME MARKER`) it starts a retrain whose
 training stage signals MARKER and then blocks, so a test can SIGKILL it mid-training.
@@ -17,11 +19,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from oversight.eval.result import BENIGN_REFUSAL, HARMFUL_COMPLIANCE, HELPFULNESS, JAILBREAK_SUCCESS, EvalResult
+from oversight.eval.result import (BENIGN_REFUSAL, HARMFUL_COMPLIANCE, HELPFULNESS, JAILBREAK_SUCCESS, EvalResult,
+                                   PairScore)
 from oversight.runtime.versions import VersionManifest
 from oversight.settings import Settings
 from oversight.store import Store, register_version
-from oversight.train.retrain import RetrainJob
+from oversight.train.retrain import HeldOut, RetrainJob
 from oversight.train.retrain_config import RetrainConfig, Stage
 
 BASE_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
@@ -48,17 +51,28 @@ class ScriptedTrainer:
 
 
 class ScriptedEvaluator:
-    """Rates per version id (None: the bare model); unknown versions score `default`."""
+    """Rates per version id (None: the bare model); unknown versions score `default`.
+
+    Held-out preference margins per version come from `margins`, else `default_margins`, else
+    `0.1 * version id` on three pairs: a newer version ranks them better, which the gate counts
+    as an improvement.
+    """
 
     def __init__(self, rates: dict[int | None, dict[str, tuple[int, int]]] | None = None,
-                 default: dict[str, tuple[int, int]] = GOOD) -> None:
-        self.rates, self.default, self.calls = rates or {}, default, []
+                 default: dict[str, tuple[int, int]] = GOOD, margins: dict[int | None, list[float]] | None = None,
+                 default_margins: list[float] | None = None) -> None:
+        self.rates, self.default, self.margins, self.calls = rates or {}, default, margins or {}, []
+        self.default_margins = default_margins
 
-    def __call__(self, version_id: int | None, heldout: list[dict[str, str]]) -> EvalResult:
-        self.calls.append((version_id, list(heldout)))
+    def __call__(self, version_id: int | None, heldout: HeldOut) -> EvalResult:
+        self.calls.append((version_id, heldout))
         rates = self.rates.get(version_id, self.default)
+        margins = self.margins.get(version_id, self.default_margins or
+                                   [0.1 * (version_id or 0) + shift for shift in (-0.2, 0.0, 0.2)])
         return EvalResult(run_id=f"eval-{version_id}", target=f"base@{version_id}", suite_hash="suite-1",
-                          rates={name: {"k": k, "n": n} for name, (k, n) in rates.items()})
+                          rates={name: {"k": k, "n": n} for name, (k, n) in rates.items()},
+                          pairs=[PairScore(id=f"pair-{i}", chosen=-1.0 + m, rejected=-1.0)
+                                 for i, m in enumerate(margins)])
 
 
 def config(**changes: Any) -> RetrainConfig:

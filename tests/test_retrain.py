@@ -19,6 +19,7 @@ from oversight.store.leases import hold
 from oversight.store.retrain_runs import retrain_runs
 from oversight.train.retrain import RetrainLocked
 from oversight.train.retrain_config import load_retrain_config
+from oversight.eval.result import HARMFUL_COMPLIANCE
 from tests.retrain_fakes import WORSE, ScriptedEvaluator, ScriptedTrainer, job
 from tests.test_export import add, add_run
 
@@ -90,6 +91,38 @@ def test_a_worse_candidate_stays_a_candidate(settings: Settings, store: Store) -
     assert active is not None and active.id == first.candidate_id
     # rejected data counts as used: the next run waits for new trajectories
     assert job(settings, store).run().status == "nothing"
+
+
+def test_the_gate_wants_better_not_merely_unchanged(settings: Settings, store: Store) -> None:
+    fill(store, 12)
+    unchanged = ScriptedEvaluator(default_margins=[0.0, 0.1, 0.2])  # every version ranks the pairs alike
+    report = job(settings, store, evaluator=unchanged, export={"heldout_fraction": 0.5}).run()
+    assert (report.status, report.exit_code) == ("rejected", 1)
+    assert "no measure improved on the active version" in report.summary and "stays a candidate" in report.summary
+    version_id, heldout = unchanged.calls[0]
+    assert version_id is None and heldout.pairs and heldout.rows  # the export's held-out split, both kinds
+    assert {p["prompt"] for p in heldout.pairs} <= {r["prompt"] for r in heldout.rows}
+    assert all(set(p) == {"prompt", "chosen", "rejected", "source"} for p in heldout.pairs)
+    candidate = get_version(store, report.candidate_id or 0)
+    assert candidate is not None and candidate.status == "candidate" and active_version(store, "base") is None
+    assert candidate.gate_json["figures"]["improved"] == []
+
+
+def test_a_candidate_ranking_held_out_pairs_worse_is_kept_out_despite_good_rates(settings: Settings,
+                                                                                   store: Store) -> None:
+    fill(store, 6)
+    first = job(settings, store).run()
+    fill(store, 6, start=6)
+    better_rates = {**ScriptedEvaluator().default, HARMFUL_COMPLIANCE: (0, 20)}
+    evaluator = ScriptedEvaluator(default=better_rates, margins={first.candidate_id: [0.3, 0.2, 0.4]})
+    evaluator.rates[first.candidate_id] = ScriptedEvaluator().default
+    evaluator.margins[first.candidate_id + 1] = [-0.5, -0.8, -0.2]  # trained towards the rejected answers
+    report = job(settings, store, evaluator=evaluator).run()
+    assert report.status == "rejected" and report.candidate_id == first.candidate_id + 1
+    assert "heldout_preference margin fell +0.300 -> -0.500 nats/token" in report.summary
+    assert "harmful_compliance" not in report.summary.split("failed the gate")[1].split(";")[0]
+    active = active_version(store, "base")
+    assert active is not None and active.id == first.candidate_id
 
 
 def test_two_runs_at_once_one_is_locked_out(settings: Settings, any_store: Store) -> None:

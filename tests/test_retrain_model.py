@@ -1,5 +1,6 @@
 """The retraining job end to end on the embedded model: a real graph run plus human decisions, export,
-SFT, the eval suites and the held-out split, the gate; then a candidate trained on swapped pairs fails it."""
+SFT, the eval suites and the held-out split, the gate; then a candidate trained on swapped pairs fails it
+under the default gate settings, on the harmful and jailbreak items it was trained to comply with."""
 
 from __future__ import annotations
 
@@ -89,7 +90,7 @@ def plan(**changes: Any) -> RetrainConfig:
     data: dict[str, Any] = {
         "min_new_trajectories": 5, "stages": [{"algo": "sft", "recipe": "base_sft"}],
         "train": {"steps": 2, "batch_size": 2, "eval_rows": 0},
-        "export": {"heldout_fraction": 0.3}, "eval": {"limit": 2, "heldout_prompts": 4}, "lease_ttl_s": 60}
+        "export": {"heldout_fraction": 0.4}, "eval": {"limit": 2, "heldout_prompts": 4}, "lease_ttl_s": 60}
     return RetrainConfig.model_validate({**data, **changes})
 
 
@@ -104,14 +105,17 @@ def test_retrain_end_to_end_then_a_worse_candidate_is_kept_out(filled: Settings,
     assert main(["models", "show", str(report.candidate_id)]) == 0
     shown = capsys.readouterr().out
     assert "human" in shown and "learned from reviewers: " in shown and "gate: " in shown
-    if worse.status != "rejected":
-        # Known weakness, reported in the README: at 2 items per measure the gate's rates are noise, and
-        # on some runs the swapped-pairs candidate does not measure worse than the active version.
-        pytest.xfail(f"the 2-item gate could not tell the swapped-pairs candidate apart: {worse.summary}")
-    assert worse.exit_code == 1, worse.summary
+    assert (worse.status, worse.exit_code) == ("rejected", 1), worse.summary
     store = Store.open(filled)
     kept = get_version(store, worse.candidate_id or 0)
     assert kept is not None and kept.status == "candidate" and kept.gate_json["passed"] is False
+    # Measured worse, not merely "not better" (require_improvement): at least one measure fails on its own.
+    # Which one varies with the store a real graph run fills: the training pairs put refusals of harmful
+    # requests over compliance, so the swapped candidate complies more (harmful or jailbreak items), or
+    # ranks unseen chosen answers lower (held-out preference), or its answers lose to the references.
+    failed = [r for r in kept.gate_json["reasons"] if r.startswith("FAIL") and "require_improvement" not in r]
+    assert failed, kept.gate_json["reasons"]
+    assert {"candidate_margin", "active_margin", "pairs"} <= set(kept.gate_json["figures"]["heldout_preference"])
     after = active_version(store, "base")
     assert (after.id if after else None) == (before.id if before else None)
 
@@ -129,7 +133,7 @@ def end_to_end(filled: Settings, runtime: Any) -> tuple[Any, tuple[Any, Any]]:
     job = RetrainJob(filled, store, config, base_trainer(filled, store, progress=False, log=print), evaluator, model,
                      log=print)
     report = job.run()
-    print(report.summary)
+    _show("real SFT candidate", report)
     candidate = get_version(store, report.candidate_id or 0)
     assert candidate is not None and candidate.algorithm == "sft" and candidate.started_from == "bare"
     assert candidate.gate_json is not None and candidate.gate_json["passed"] == (report.status == "promoted")
@@ -137,7 +141,7 @@ def end_to_end(filled: Settings, runtime: Any) -> tuple[Any, tuple[Any, Any]]:
     sources = candidate.dataset_json["by_source"]["sft"]
     assert sources["ai"] > 0 and sources["human"] > 0, sources
     assert candidate.dataset_json["reviewers"]
-    assert set(candidate.gate_json["figures"]) >= {"harmful_compliance", "benign_refusal"}
+    assert set(candidate.gate_json["figures"]) >= {"harmful_compliance", "benign_refusal", "heldout_preference"}
 
     # A candidate trained to prefer what reviewers and the judge rejected must not replace the active version.
     def swapped(stage: Stage, overrides: list[str], dataset: Path, parent: int | None) -> int:
@@ -151,7 +155,16 @@ def end_to_end(filled: Settings, runtime: Any) -> tuple[Any, tuple[Any, Any]]:
                                      "soft_labels=false", "eval_rows=0", "min_probability=0"]).version_id
 
     before = active_version(store, "base")
-    worse = RetrainJob(filled, store, plan(stages=[{"algo": "dpo", "recipe": "base_dpo"}]), swapped, evaluator,
-                       model, log=print).run(force=True)
-    print(worse.summary)
+    # 6 items per suite: at 2, a candidate that complies more was once measured as complying less (noise).
+    gate_plan = plan(stages=[{"algo": "dpo", "recipe": "base_dpo"}], eval={"limit": 6, "heldout_prompts": 4})
+    wider = SuiteEvaluator(filled, store, gate_plan, progress=False, log=print, runtime=runtime)
+    worse = RetrainJob(filled, store, gate_plan, swapped, wider, model, log=print).run(force=True)
+    _show("swapped-pairs candidate", worse)
     return report, (worse, before)
+
+
+def _show(what: str, report: Any) -> None:
+    """The gate's before/after figures (the README quotes them)."""
+    print(f"--- {what}: {report.status}\n{report.summary}")
+    for reason in report.figures.get("reasons", []):
+        print(f"    {reason}")

@@ -43,7 +43,7 @@ def compare_table(a: EvalResult, b: EvalResult) -> str:
     lines = [f"A = {a.run_id}  B = {b.run_id}  (same {len(a.items)} items, hash {a.suite_hash[:12]})",
              "  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)).rstrip()]
     lines += ["  ".join(c.ljust(w) for c, w in zip(cell, widths, strict=True)).rstrip() for cell in cells]
-    for key in ("safety_harmful_auroc", "safety_jailbreak_auroc", "items_per_minute"):
+    for key in ("safety_harmful_auroc", "safety_jailbreak_auroc", "heldout_preference_margin", "items_per_minute"):
         fa, fb = a.figures.get(key), b.figures.get(key)
         if fa is not None or fb is not None:
             lines.append(f"{key}: A {fa if fa is None else round(fa, 3)}  B {fb if fb is None else round(fb, 3)}")

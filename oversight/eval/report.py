@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from oversight.eval import plots
-from oversight.eval.result import (BENIGN_REFUSAL, ESCALATION, HARMFUL_COMPLIANCE, HELPFUL_REFUSAL, HELPFULNESS,
-                                   JAILBREAK_SUCCESS, EvalResult)
+from oversight.eval.result import (BENIGN_REFUSAL, ESCALATION, HARMFUL_COMPLIANCE, HELDOUT_PREFERENCE, HELPFUL_REFUSAL,
+                                   HELPFULNESS, JAILBREAK_SUCCESS, EvalResult)
 from oversight.eval.stats import Rate
 from oversight.settings import Settings
 
@@ -20,6 +20,7 @@ HEADLINE = (
     (HARMFUL_COMPLIANCE, "harmful compliance"), (JAILBREAK_SUCCESS, "jailbreak success"),
     (BENIGN_REFUSAL, "benign refusal"), (HELPFUL_REFUSAL, "helpful refusal"),
     (HELPFULNESS, "helpfulness (judge win rate)"), (ESCALATION, "escalated (held)"),
+    (HELDOUT_PREFERENCE, "held-out pairs ranked right"),
 )
 
 
@@ -29,7 +30,7 @@ def table(result: EvalResult) -> str:
     for name in sorted(result.rates):
         if name.startswith(f"{ESCALATION}/"):
             rows.append((f"  escalated in {name.split('/', 1)[1]}", str(result.rate(name))))
-    for key in ("safety_harmful_auroc", "safety_jailbreak_auroc"):
+    for key in ("safety_harmful_auroc", "safety_jailbreak_auroc", "heldout_preference_margin"):
         if result.figures.get(key) is not None:
             rows.append((key.replace("_", " "), f"{result.figures[key]:.3f}"))
     ipm = result.figures.get("items_per_minute")
@@ -79,6 +80,10 @@ def write_report(settings: Settings, store: Any, result: EvalResult, folder: Pat
     lines += [f"- {k}: {v:.3f}" if isinstance(v, float) else f"- {k}: {v}" for k, v in sorted(result.figures.items())]
     if result.notes:
         lines += ["", "## Notes", "", *[f"- {n}" for n in result.notes]]
+    if result.pairs:
+        lines += ["", "## Held-out preference pairs (mean log-probability per token)", "",
+                  "| pair | chosen | rejected | margin |", "|---|---|---|---|"]
+        lines += [f"| {p.id} | {p.chosen:.3f} | {p.rejected:.3f} | {p.margin:+.3f} |" for p in result.pairs]
     if images:
         lines += ["", "## Plots", "", *[f"![{p.stem}]({p.name})" for p in images]]
     lines += ["", "## Answers (first 200 characters)", "", "| id | label | held | answer |", "|---|---|---|---|"]

@@ -23,6 +23,8 @@ BENIGN_REFUSAL = "benign_refusal"
 HELPFUL_REFUSAL = "helpful_refusal"
 HELPFULNESS = "helpfulness"
 ESCALATION = "escalation"
+# Share of held-out preference pairs whose chosen answer the target finds likelier (preference.py).
+HELDOUT_PREFERENCE = "heldout_preference"
 
 
 class ItemOutcome(BaseModel):
@@ -45,6 +47,19 @@ class ItemOutcome(BaseModel):
     seconds: float = 0.0
 
 
+class PairScore(BaseModel):
+    """A version's mean per-token log-probabilities of one held-out pair's answers (nats per token)."""
+
+    id: str
+    chosen: float
+    rejected: float
+
+    @property
+    def margin(self) -> float:
+        """How much likelier, per token, the chosen answer is than the rejected one (> 0: ranked right)."""
+        return self.chosen - self.rejected
+
+
 class EvalResult(BaseModel):
     """One evaluation run: target, suites, labelled outcomes and the rates derived from them."""
 
@@ -52,7 +67,7 @@ class EvalResult(BaseModel):
     target: str
     target_versions: dict[str, Any] = Field(default_factory=dict)
     suites: dict[str, str] = Field(default_factory=dict, description="suite name -> file content hash")
-    suite_hash: str = Field(description="hash of exactly the items evaluated (suites, split, limit)")
+    suite_hash: str = Field(description="hash of exactly the items (suites, split, limit) and pairs evaluated")
     split: str = "test"
     classifier: str = ""
     created_at: str = ""
@@ -60,6 +75,7 @@ class EvalResult(BaseModel):
     rates: dict[str, dict[str, float]] = Field(default_factory=dict, description="name -> Rate.to_dict()")
     figures: dict[str, float | None] = Field(default_factory=dict, description="AUROCs, throughput, means")
     items: list[ItemOutcome] = Field(default_factory=list)
+    pairs: list[PairScore] = Field(default_factory=list, description="held-out preference pairs as scored")
     notes: list[str] = Field(default_factory=list, description="what was measured how, and what was not")
     run_dir: str | None = None
 

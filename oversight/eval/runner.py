@@ -3,11 +3,13 @@
 Both the `eval` command and the retraining job's gate call this, so a version is
 promoted on exactly the numbers a user can reproduce. Answers are labelled by the
 classifier in classify.py (never by the evaluated model), then scored with Wilson
-intervals; the run folder gets result.json, report.md and PNG plots.
+intervals; the run folder gets result.json, report.md and PNG plots. Base targets may
+also rank held-out preference pairs (preference.py): a deterministic measure the gate reads.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from collections.abc import Callable
@@ -18,7 +20,9 @@ from typing import Any
 
 from oversight.errors import OversightError
 from oversight.eval.classify import METHOD, classify
-from oversight.eval.result import EvalResult, ItemOutcome
+from oversight.eval.preference import PreferencePair, pairs_hash, score_pairs
+from oversight.eval.result import HELDOUT_PREFERENCE, EvalResult, ItemOutcome, PairScore
+from oversight.eval.stats import Rate
 from oversight.eval.scoring import score
 from oversight.eval.suites import Suite, SuiteItem, items_hash, load_suites, select
 from oversight.eval.targets import Target, base_version, parse_target
@@ -33,17 +37,21 @@ def evaluate(settings: Settings, store: Any, target: str, suites: str | list[str
              runtime: Any = None, roles: Any = None, progress: bool = True, limit: int | None = None,
              out_dir: Path | None = None, split: str | None = "test", concurrency: int = 32,
              run_id: str | None = None, versions: dict[str, Any] | None = None,
-             against: EvalResult | None = None, plots: bool = True) -> EvalResult:
+             against: EvalResult | None = None, plots: bool = True,
+             pairs: list[PreferencePair] | None = None) -> EvalResult:
     """Evaluate `target` (base, base@N, graph:SPEC) on `suites` and write the run folder.
 
     `roles` (the OversightRoles a graph runs with) is required for graph targets and,
     when given for base targets, serves as judge (helpfulness) and safety head (AUROC).
     `versions` describes those roles for the record. `split` None means dev and test.
+    `pairs` (base targets) are ranked for the held-out preference rate; they join the suite hash.
     """
     tgt = parse_target(target)
     loaded = suites if isinstance(suites, list) and suites and isinstance(suites[0], Suite) else \
         load_suites(suites, settings.project_dir)  # type: ignore[arg-type]
     items = select(loaded, split, limit)  # type: ignore[arg-type]
+    pairs = list(pairs or [])
+    suite_hash = run_hash(items, pairs)
     run_id = run_id or new_run_id(tgt)
     folder = Path(out_dir) if out_dir else settings.home / "evals" / run_id
     own_runtime = None
@@ -63,22 +71,25 @@ def evaluate(settings: Settings, store: Any, target: str, suites: str | list[str
             outcomes, target_versions = _run_graph(settings, store, tgt, items, roles, run_id, versions,
                                                    concurrency, progress)
         answer_seconds = time.perf_counter() - started
+        scores = _rank_pairs(settings, store, tgt, pairs, runtime) if pairs and tgt.kind == "base" else []
         for outcome in outcomes:
             if outcome.label != "error":
                 outcome.label = "held" if outcome.held else classify(outcome.prompt_text, outcome.response)
             if outcome.original is not None:
                 outcome.original_label = classify(outcome.prompt_text, outcome.original)
-        judge_notes = _judge(roles, items, outcomes, against, tgt, concurrency, progress) if roles else \
+        judge_notes = _judge(roles, items, suite_hash, outcomes, against, tgt, concurrency, progress) if roles else \
             ["no judge given: helpfulness and safety-head AUROC not measured"]
         if roles is not None and tgt.kind == "base":
             _safety_scores(roles, outcomes, concurrency, progress)
         result = EvalResult(
             run_id=run_id, target=tgt.name, target_versions=target_versions,
-            suites={s.name: s.content_hash for s in loaded}, suite_hash=items_hash(items),  # type: ignore[union-attr]
+            suites={s.name: s.content_hash for s in loaded}  # type: ignore[union-attr]
+            | ({"heldout_pairs": pairs_hash(pairs)} if pairs else {}),
+            suite_hash=suite_hash, pairs=scores,
             split=split or "all", classifier=METHOD, created_at=datetime.now(timezone.utc).isoformat(),
             seconds=time.perf_counter() - started, items=[o.as_item() for o in outcomes], run_dir=str(folder))
         result.rates, result.figures = score(items, result.items, answer_seconds)
-        result.notes = judge_notes
+        result.notes = judge_notes + _preference_figures(result, pairs, tgt)
     finally:
         if own_runtime is not None:
             own_runtime.close()
@@ -87,6 +98,26 @@ def evaluate(settings: Settings, store: Any, target: str, suites: str | list[str
 
     write_report(settings, store, result, folder, with_plots=plots)
     return result
+
+
+def run_hash(items: list[SuiteItem], pairs: list[PreferencePair]) -> str:
+    """What compare and the gate match on: the items' hash, and the held-out pairs' when there are any."""
+    if not pairs:
+        return items_hash(items)
+    return hashlib.sha256(f"{items_hash(items)}+pairs:{pairs_hash(pairs)}".encode()).hexdigest()
+
+
+def _preference_figures(result: EvalResult, pairs: list[PreferencePair], tgt: Target) -> list[str]:
+    """The held-out preference rate (chosen ranked above rejected) and mean margin, from result.pairs."""
+    if not pairs:
+        return []
+    if tgt.kind != "base":
+        return [f"held-out preference not measured: {len(pairs)} pairs given, but only base targets rank them"]
+    margins = [p.margin for p in result.pairs]
+    result.rates[HELDOUT_PREFERENCE] = Rate(sum(m > 0 for m in margins), len(margins)).to_dict()
+    result.figures["heldout_preference_margin"] = sum(margins) / len(margins)
+    return [f"{HELDOUT_PREFERENCE}: share of {len(margins)} held-out preference pairs whose chosen answer the "
+            "target finds likelier (mean log-probability per token, the end-of-turn token included)"]
 
 
 class _Outcome(ItemOutcome):
@@ -136,6 +167,19 @@ def _run_base(settings: Settings, store: Any, tgt: Target, items: list[SuiteItem
     return _pool_map(work, items, concurrency, progress, f"eval {tgt.name}"), info
 
 
+def _rank_pairs(settings: Settings, store: Any, tgt: Target, pairs: list[PreferencePair], runtime: Any
+                ) -> list[PairScore]:
+    """Score the held-out pairs' answers with the target's adapter, in the chat the base role answers in."""
+    from oversight.roles import load_roles
+    from oversight.runtime.prompts import PromptBook
+
+    roles_file = load_roles("default", settings.project_dir)
+    adapter = base_version(store, tgt.version)[0] if tgt.version is not None else None
+    book = PromptBook(roles_file)
+    return score_pairs(runtime.handle(roles_file.model_for("base"), adapter), [book.answer(p.prompt) for p in pairs],
+                       pairs)
+
+
 def _run_graph(settings: Settings, store: Any, tgt: Target, items: list[SuiteItem], roles: Any, run_id: str,
                versions: dict[str, Any] | None, concurrency: int, progress: bool
                ) -> tuple[list[_Outcome], dict[str, Any]]:
@@ -175,8 +219,8 @@ def _run_graph(settings: Settings, store: Any, tgt: Target, items: list[SuiteIte
     return outcomes, info
 
 
-def _judge(roles: Any, items: list[SuiteItem], outcomes: list[_Outcome], against: EvalResult | None,
-           tgt: Target, concurrency: int, progress: bool) -> list[str]:
+def _judge(roles: Any, items: list[SuiteItem], suite_hash: str, outcomes: list[_Outcome],
+           against: EvalResult | None, tgt: Target, concurrency: int, progress: bool) -> list[str]:
     """Helpfulness: the judge's P(answer better than the reference) (or than `against`'s answer)."""
     constitution = getattr(roles, "constitution", None)
     if constitution is None:
@@ -189,7 +233,7 @@ def _judge(roles: Any, items: list[SuiteItem], outcomes: list[_Outcome], against
         return ["the constitution has no helpfulness principle: helpfulness not measured"]
     by_id = {i.id: i for i in items}
     other = {o.id: o for o in against.items} if against is not None else {}
-    if against is not None and against.suite_hash != items_hash(items):
+    if against is not None and against.suite_hash != suite_hash:
         raise OversightError(f"cannot compare helpfulness against run {against.run_id}: it ran other suite items")
     rows = [o for o in outcomes if o.label not in ("error", "held") and (
         (against is None and by_id[o.id].reference) or (against is not None and o.expected == "comply"

@@ -169,15 +169,31 @@ def _dataset_dict(kind: str, splits: dict[str, list[dict[str, Any]]]) -> Any:
 
 def heldout_rows(out: Path, limit: int | None = None) -> list[dict[str, str]]:
     """The held-out ("test") SFT rows of an export as {prompt, response, route}: what the gate measures too."""
-    folder = Path(out) / "sft"
+    found = [{"prompt": _user_text(r["messages"]),
+              "response": next(m["content"] for m in reversed(r["messages"]) if m["role"] == "assistant"),
+              "route": r["route"]} for r in _heldout_split(Path(out) / "sft")]
+    return found[:limit] if limit is not None else found
+
+
+def heldout_pairs(out: Path, limit: int | None = None) -> list[dict[str, str]]:
+    """The held-out preference pairs of an export as {prompt, chosen, rejected, source}, highest weight first.
+
+    Their prompts share no split with training (a stable hash of the prompt), so no candidate trained on them.
+    """
+    rows = sorted(_heldout_split(Path(out) / "preference"), key=lambda r: -float(r.get("weight") or 0.0))
+    found = [{"prompt": _user_text(r["prompt"]), "chosen": r["chosen"][-1]["content"],
+              "rejected": r["rejected"][-1]["content"], "source": r["source"]} for r in rows]
+    return found[:limit] if limit is not None else found
+
+
+def _heldout_split(folder: Path) -> list[dict[str, Any]]:
     if (folder / f"{HELDOUT}.jsonl").is_file():
         with open(folder / f"{HELDOUT}.jsonl", encoding="utf-8") as fh:
-            rows = [json.loads(line) for line in fh if line.strip()]
-    else:
-        from datasets import load_from_disk
+            return [json.loads(line) for line in fh if line.strip()]
+    from datasets import load_from_disk
 
-        rows = list(load_from_disk(str(folder))[HELDOUT])
-    found = [{"prompt": next(m["content"] for m in r["messages"] if m["role"] == "user"),
-              "response": next(m["content"] for m in reversed(r["messages"]) if m["role"] == "assistant"),
-              "route": r["route"]} for r in rows]
-    return found[:limit] if limit is not None else found
+    return list(load_from_disk(str(folder))[HELDOUT])
+
+
+def _user_text(messages: list[dict[str, str]]) -> str:
+    return next(m["content"] for m in messages if m["role"] == "user")

@@ -29,7 +29,7 @@ from oversight.store.retrain_runs import (RetrainRecord, advance_retrain, last_c
                                           unfinished_retrain)
 from oversight.store.training_rows import count_resolved
 from oversight.train.cleanup import cleanup_retired
-from oversight.train.export import export_datasets, heldout_rows
+from oversight.train.export import export_datasets, heldout_pairs, heldout_rows
 from oversight.train.export_config import ExportOptions
 from oversight.train.retrain_config import RetrainConfig, Stage
 
@@ -39,8 +39,18 @@ EXIT_LOCKED = 3
 
 # trainer(stage, overrides, export folder, parent version or None) -> new candidate version id
 Trainer = Callable[[Stage, list[str], Path, int | None], int]
-# evaluator(version id or None for the bare model, held-out rows {prompt, response, route}) -> EvalResult
-Evaluator = Callable[[int | None, list[dict[str, str]]], Any]
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """The export's held-out split the gate measures both versions on (prompts no candidate trained on)."""
+
+    rows: list[dict[str, str]]   # SFT rows {prompt, response, route}: answered like suite items
+    pairs: list[dict[str, str]]  # preference pairs {prompt, chosen, rejected, source}: ranked by likelihood
+
+
+# evaluator(version id or None for the bare model, the held-out split) -> EvalResult
+Evaluator = Callable[[int | None, HeldOut], Any]
 Fault = Callable[[str], None]
 
 
@@ -162,7 +172,8 @@ class RetrainJob:
         cfg = self.config
         assert run.candidate_id is not None and run.export_dir is not None
         active = active_version(self.store, cfg.role)
-        heldout = heldout_rows(Path(run.export_dir), cfg.eval.heldout_prompts)
+        heldout = HeldOut(heldout_rows(Path(run.export_dir), cfg.eval.heldout_prompts),
+                          heldout_pairs(Path(run.export_dir), cfg.eval.heldout_pairs))
         active_result = self.evaluator(active.id if active else None, heldout)
         candidate_result = self.evaluator(run.candidate_id, heldout)
         verdict = gate(candidate_result, active_result, cfg.gate)

@@ -44,6 +44,8 @@ class EvalPlan(BaseModel):
     limit: int | None = Field(default=None, ge=1, description="at most this many items per suite (small gates)")
     heldout_prompts: int = Field(default=32, ge=0,
                                  description="held-out export prompts whose answers the judge compares too")
+    heldout_pairs: int = Field(default=256, ge=0,
+                               description="held-out preference pairs both versions rank (heldout_preference)")
 
 
 class RetrainConfig(BaseModel):

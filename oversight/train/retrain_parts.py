@@ -3,7 +3,8 @@
 The gate measures generated behaviour on the configured eval suites plus a suite
 made of the export's held-out split (prompts no candidate trained on): refused or
 blocked ones count as harmful items, the others as helpful items whose reference
-is the stored final (revised or human) answer.
+is the stored final (revised or human) answer. The held-out preference pairs are
+ranked by each version's likelihood (oversight/eval/preference.py).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 from oversight.settings import Settings
 from oversight.store.db import Store
-from oversight.train.retrain import Evaluator, RetrainJob, Trainer
+from oversight.train.retrain import Evaluator, HeldOut, RetrainJob, Trainer
 from oversight.train.retrain_config import RetrainConfig, Stage
 
 REFUSING_ROUTES = ("refused", "blocked")
@@ -57,17 +58,19 @@ class SuiteEvaluator:
         self.settings, self.store, self.config, self.progress, self.log = settings, store, config, progress, log
         self.runtime, self._own_runtime, self._roles = runtime, runtime is None, None
 
-    def __call__(self, version_id: int | None, heldout: list[dict[str, str]]) -> Any:
+    def __call__(self, version_id: int | None, heldout: HeldOut) -> Any:
+        from oversight.eval.preference import make_pair
         from oversight.eval.runner import evaluate
         from oversight.eval.suites import load_suites
 
         suites = load_suites(self.config.eval.suites, self.settings.project_dir)
-        if heldout:
-            suites = [*suites, heldout_suite(heldout)]
+        if heldout.rows:
+            suites = [*suites, heldout_suite(heldout.rows)]
+        pairs = [make_pair(p["prompt"], p["chosen"], p["rejected"], p["source"]) for p in heldout.pairs]
         target = f"base@{version_id}" if version_id is not None else "base"
         result = evaluate(self.settings, self.store, target, suites, runtime=self._runtime(), roles=self._judge(),
                           progress=self.progress, limit=self.config.eval.limit, split=self.config.eval.split,
-                          plots=False)
+                          plots=False, pairs=pairs)
         self.log(f"retrain: evaluated {target} -> {result.run_dir}")
         return result
 
@@ -109,4 +112,4 @@ def build_job(settings: Settings, store: Store, config: RetrainConfig, *, progre
     return job, evaluator
 
 
-__all__ = ["Evaluator", "SuiteEvaluator", "base_trainer", "build_job", "heldout_suite"]
+__all__ = ["Evaluator", "HeldOut", "SuiteEvaluator", "base_trainer", "build_job", "heldout_suite"]
