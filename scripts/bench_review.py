@@ -169,7 +169,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", default=URL, help=f"PostgreSQL URL (default {URL})")
     parser.add_argument("--reviewers", type=int, default=50)
-    parser.add_argument("--processes", type=int, default=5, help="processes the reviewers are spread over")
+    parser.add_argument("--processes", type=int, default=10,
+                        help="processes the reviewers are spread over (default 10: 5 reviewers share one GIL, "
+                             "as 50 browsers would share a few web-server workers)")
     parser.add_argument("--seconds", type=float, default=15.0, help="how long reviewers claim")
     parser.add_argument("--think-ms", type=float, default=0.0, help="pause after each claim (default 0)")
     parser.add_argument("--items", type=int, default=20000, help="pre-filled pending items")
