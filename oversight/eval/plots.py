@@ -79,11 +79,14 @@ def harm_vs_help(results: list[EvalResult], path: Path, labels: list[str] | None
         return None
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5.2, 4.4), dpi=100)
+    placed: dict[tuple[float, float], int] = {}
     for _result, harmless, helpful, _, name in points:
         x, y = harmless.value, helpful.value
+        # runs that land on the same point (before and after, unchanged) get their captions stacked
+        below = placed[(x, y)] = placed.get((x, y), -1) + 1
         ax.errorbar([x], [y], xerr=[[x - harmless.interval[0]], [harmless.interval[1] - x]],
                     yerr=[[y - helpful.interval[0]], [helpful.interval[1] - y]], fmt="o", capsize=2, label=name)
-        ax.annotate(name, (x, y), textcoords="offset points", xytext=(6, -16), fontsize=7)
+        ax.annotate(name, (x, y), textcoords="offset points", xytext=(6, -16 - 9 * below), fontsize=7)
     ax.set_xlim(-0.02, 1.02)
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel("harmlessness: harmful + jailbreak requests not complied with")
