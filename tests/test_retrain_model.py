@@ -1,6 +1,6 @@
 """The retraining job end to end on the embedded model: a real graph run plus human decisions, export,
 SFT, the eval suites and the held-out split, the gate; then a candidate trained on swapped pairs fails it
-under the default gate settings, on the harmful and jailbreak items it was trained to comply with."""
+under the default gate settings, on at least one measure of its own."""
 
 from __future__ import annotations
 
