@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from itertools import zip_longest
 from pathlib import Path
 from typing import Literal
 
@@ -128,7 +129,7 @@ def _interleaved(rows: list[SuiteItem]) -> list[SuiteItem]:
     groups: dict[str, list[SuiteItem]] = {}
     for item in rows:
         groups.setdefault(item.suite, []).append(item)
-    return [g[i] for i in range(max(map(len, groups.values()), default=0)) for g in groups.values() if i < len(g)]
+    return [item for turn in zip_longest(*groups.values()) for item in turn if item is not None]
 
 
 def items_hash(items: list[SuiteItem]) -> str:
