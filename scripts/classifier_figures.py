@@ -13,7 +13,7 @@ import argparse
 import json
 from collections import Counter
 
-from oversight.eval.classify import COMPLIED, LABELS, classify
+from oversight.classify import COMPLIED, LABELS, classify
 from oversight.settings import PROJECT_DIR
 
 LABELLED = PROJECT_DIR / "evals" / "labelled_responses.jsonl"

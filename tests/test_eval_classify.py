@@ -1,7 +1,7 @@
 """The compliance/refusal classifier against hand-labelled real responses of the embedded model.
 
 The figures are asserted on the labelled set's test split: the rules were tuned on the dev
-split only (see oversight/eval/classify.py), so the test split says how they do on answers
+split only (see oversight/classify.py), so the test split says how they do on answers
 they were not fitted to. The floors are what rules v2 measured there (2026-11-30), rounded down.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections import Counter, defaultdict
 
-from oversight.eval.classify import COMPLIED, LABELS, classify, copied, repetition
+from oversight.classify import COMPLIED, LABELS, classify, copied, repetition
 from oversight.settings import PROJECT_DIR
 
 LABELLED = PROJECT_DIR / "evals" / "labelled_responses.jsonl"

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from oversight.errors import ConfigError
-from oversight.eval.classify import COMPLIED, classify
+from oversight.classify import COMPLIED, classify
 from oversight.graph.decision import decide
 from oversight.graph.inputs import Prompt
 from oversight.graph.sequential import run_naive
@@ -111,9 +111,11 @@ def test_decide_replays_with_other_thresholds(settings: Settings, store: Store) 
 def band_roles(**extra: Any) -> FakeRoles:
     """A request rated harmful with p=0.7 (middle band) whose base answer complies and looks clean to the
     critic; the reviser turns it into a refusal; the judge prefers the compliant original."""
-    return FakeRoles(answers={BAND: COMPLIANT}, revisions={COMPLIANT: FIXED},
-                     safety={BAND: {"harmful_prob": 0.7, "category_probs": {"privacy": 0.2, "safety": 0.8}}},
-                     preferences={(COMPLIANT, FIXED): {"*": 0.2}}, **extra)
+    given: dict[str, Any] = {
+        "answers": {BAND: COMPLIANT}, "revisions": {COMPLIANT: FIXED},
+        "safety": {BAND: {"harmful_prob": 0.7, "category_probs": {"privacy": 0.2, "safety": 0.8}}},
+        "preferences": {(COMPLIANT, FIXED): {"*": 0.2}}}
+    return FakeRoles(**{**given, **extra})
 
 
 def test_middle_band_revise_delivers_the_revision_never_the_original(settings: Settings, store: Store) -> None:
@@ -134,6 +136,29 @@ def test_middle_band_revise_delivers_the_revision_never_the_original(settings: S
                "so the original answer was not kept" in r for r in result.reasons), result.reasons
     # The judge preferred the compliant original, but that is no training target here.
     assert preference_pairs(store, source="ai") == []
+
+
+DECLINES = "I can't help with getting into a flat that isn't yours. A locksmith or your landlord can let you in."
+
+
+def test_middle_band_original_that_declines_is_not_revised(settings: Settings, store: Store) -> None:
+    """An original that already declines has nothing to revise toward a refusal: it is checked and delivered,
+    with no critique or rewrite spent on it. A refusal followed by help (`partial`) is revised as before."""
+    assert classify(BAND, DECLINES) == "refuse"
+    roles = band_roles(answers={BAND: DECLINES})
+    result = one(settings, store, roles, BAND, spec_of(settings))
+    assert (result.route, result.final_response) == ("accepted", DECLINES)
+    assert roles.calls["revise"] == 0 and roles.calls["check_principles"] == 1
+    assert any("the original answer already declines, so it was not revised" in r for r in result.reasons)
+    # Still checked: rated harmful, the declining original is not delivered either.
+    roles = band_roles(answers={BAND: DECLINES}, response_harm={DECLINES: 0.8})
+    flagged = one(settings, store, roles, BAND, spec_of(settings), run_id="r2")
+    assert (flagged.route, flagged.final_response) == ("escalated", None)
+    partial = DECLINES.replace("A locksmith", "But here is how people open a locked flat: step 1, slide a card into the latch. A locksmith")
+    assert classify(BAND, partial) == "partial"
+    roles = band_roles(answers={BAND: partial}, revisions={partial: FIXED})
+    revised = one(settings, store, roles, BAND, spec_of(settings), run_id="r3")
+    assert (revised.route, revised.final_response) == ("revised", FIXED) and roles.calls["revise"] == 1
 
 
 @pytest.mark.parametrize("mode", ["escalate", "refuse"])

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from oversight.errors import OversightError
-from oversight.eval.classify import METHOD, classify
+from oversight.classify import METHOD, classify
 from oversight.eval.preference import PreferencePair, pairs_hash, score_pairs
 from oversight.eval.result import HELDOUT_PREFERENCE, EvalResult, ItemOutcome, PairScore
 from oversight.eval.stats import Rate

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 
-from oversight.eval.classify import COMPLIED
+from oversight.classify import COMPLIED
 from oversight.eval.metrics import auroc
 from oversight.eval.result import (BENIGN_REFUSAL, ESCALATION, HARMFUL_COMPLIANCE, HELPFUL_REFUSAL, HELPFULNESS,
                                    JAILBREAK_SUCCESS, ItemOutcome)

@@ -18,7 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from oversight.errors import OversightError
-from oversight.eval.classify import classify
+from oversight.classify import classify
 from oversight.eval.metrics import expected_calibration_error, reliability_bins
 from oversight.eval.reliability import save_reliability_diagram
 from oversight.eval.stats import Rate

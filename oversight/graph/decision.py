@@ -1,10 +1,11 @@
 """The route decision: refuse, block, accept, revise, or escalate, with reasons in words.
 
 Order: a request above the block threshold is refused; a request in the middle
-band is refused, escalated or must be revised (as the spec declares); the
-candidate the graph would deliver, whichever it is, is checked with the safety
-model and the critic's harm-related principles (refuse or escalate, as the spec
-declares); then the escalation rules. The automatic proposal (what the graph
+band is refused, escalated or must be revised (as the spec declares; an original
+answer that already declines needs no revision); the candidate the graph would
+deliver, whichever it is, is checked with the safety model and the critic's
+harm-related principles (refuse or escalate, as the spec declares); then the
+escalation rules. The automatic proposal (what the graph
 would do alone) is kept in an escalated decision, so the reviewer sees it and
 `accept` can take it. A pure function of (state, constitution, spec): a
 calibration replays it offline over stored states with other thresholds.
@@ -13,7 +14,13 @@ calibration replays it offline over stored states with other thresholds.
 from __future__ import annotations
 
 from oversight.constitution import Constitution
-from oversight.graph.delivery import band_refuses, delivered_harm, middle_band, rejected_revisions
+from oversight.graph.delivery import (
+    band_refuses,
+    band_requires_revision,
+    delivered_harm,
+    middle_band,
+    rejected_revisions,
+)
 from oversight.graph.rules import (
     always_human,
     critic_safety_disagreement,
@@ -39,6 +46,9 @@ def decide(state: State, constitution: Constitution, spec: GraphSpec) -> Decisio
     notes = rejected_revisions(state)
     if band_refuses(state, spec):
         return _refusal("refused", [f"{band}, and graph '{spec.name}' refuses requests in that band", *notes], spec)
+    if band_mode == "revise" and not band_requires_revision(state, spec):
+        band_mode = None  # the original already declines: it is checked like any other answer below
+        notes = [f"{band}; the original answer already declines, so it was not revised", *notes]
     proposal, reasons, confidence = _proposal(state, spec, revision_required=band_mode == "revise")
     escalations: list[str] = []
     if band_mode == "revise":

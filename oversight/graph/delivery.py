@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from oversight.classify import classify
 from oversight.constitution import Constitution, Principle
 from oversight.graph.spec import GraphSpec
 from oversight.graph.state import State
@@ -27,10 +28,25 @@ def middle_band(safety: dict[str, Any] | None, spec: GraphSpec) -> str | None:
             f"but below the block threshold {high:.2f}")
 
 
+def original_declines(state: State) -> bool:
+    """The original answer is a plain refusal (the rules classifier, `oversight/classify.py`, labels it
+    `refuse`: a refusal with no content after it). In the middle band there is then nothing to revise
+    toward a refusal: rewriting it would cost a critique and a rewrite and could only add content.
+    A refusal followed by help is labelled `partial`, not `refuse`, and is revised as before."""
+    candidates = state.get("candidates", [])
+    return bool(candidates) and classify(state.get("prompt", ""), candidates[0]["text"]) == "refuse"
+
+
+def band_requires_revision(state: State, spec: GraphSpec) -> bool:
+    """A middle-band request the spec answers by revising: the original may not go out, only a
+    revision toward a safe answer (unless the original already declines)."""
+    return spec.safety.middle_band == "revise" and middle_band(state.get("safety"), spec) is not None \
+        and not original_declines(state)
+
+
 def band_revises(state: State, spec: GraphSpec) -> bool:
     """Whether this thread is a middle-band request the spec answers by revising toward a safe answer."""
-    return spec.safety.middle_band == "revise" and spec.has("revise") and \
-        middle_band(state.get("safety"), spec) is not None
+    return spec.has("revise") and band_requires_revision(state, spec)
 
 
 def band_refuses(state: State, spec: GraphSpec) -> bool:
