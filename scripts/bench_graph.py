@@ -34,6 +34,8 @@ def main() -> int:
     parser.add_argument("--set", action="append", default=[], help="roles override key=value")
     parser.add_argument("--naive-n", type=int,
                         help="an evenly spaced subset of K prompts for the naive loop (default: all --n of them)")
+    parser.add_argument("--max-batch", type=int, default=32,
+                        help="rows per decoding step and requests per batch on the graph side (default 32)")
     parser.add_argument("--no-continuous", action="store_true",
                         help="plain batched generate instead of continuous batching (for comparison)")
     parser.add_argument("--naive-runtime", choices=("plain", "shared"), default="plain",
@@ -66,7 +68,7 @@ def main() -> int:
     prompts = [Prompt(f"b{i}", texts[i % len(texts)]) for i in range(args.n)]
     naive_n = min(args.naive_n or args.n, args.n)
     naive_prompts = [prompts[i * args.n // naive_n] for i in range(naive_n)]  # evenly spaced
-    roles, versions, runtime = _roles(base, roles_file, constitution, not args.no_continuous)
+    roles, versions, runtime = _roles(base, roles_file, constitution, not args.no_continuous, args.max_batch)
     store = Store.open(settings)
     naive_runtime = None
     concurrency = args.concurrency or args.n
@@ -105,7 +107,8 @@ def main() -> int:
     return 0
 
 
-def _roles(base: Any, roles_file: Any, constitution: Any, continuous: bool) -> tuple[Any, dict[str, Any], Any]:
+def _roles(base: Any, roles_file: Any, constitution: Any, continuous: bool,
+           max_batch: int = 32) -> tuple[Any, dict[str, Any], Any]:
     """The trained roles (trained once if missing)."""
     from oversight.runtime import Runtime
     from oversight.store import Store
@@ -113,7 +116,7 @@ def _roles(base: Any, roles_file: Any, constitution: Any, continuous: bool) -> t
 
     # Trained versions live in the user's store, not in the scratch one.
     return build_roles(base, Store.open(base), roles_file, constitution, runtime=Runtime(base.models_dir,
-                       continuous=continuous), log=lambda m: print(m, file=sys.stderr))
+                       continuous=continuous, max_batch=max_batch), log=lambda m: print(m, file=sys.stderr))
 
 
 def _warm(roles: Any) -> None:

@@ -79,3 +79,22 @@ def test_no_item_overlaps_training_material_or_samples() -> None:
     # the check itself finds a reworded copy
     planted = items[0].model_copy(update={"prompt": others[0][1].rstrip("?.") + " please?"})
     assert find_overlaps([planted], others, encoder.embed, NEAR_DUPLICATE)
+
+
+@pytest.mark.model  # the sentence encoder (a few seconds), not the language model
+def test_no_trust_set_prompt_overlaps_training_material_or_samples() -> None:
+    """Issue 10's sets (calibration, far prompts, far exchanges, far judge pairs) are never trained on:
+    no exact or near-duplicate (sentence-encoder cosine >= 0.9) of any training prompt or sample."""
+    from types import SimpleNamespace
+
+    from oversight.runtime.encoder import SentenceEncoder
+
+    trust = PROJECT_DIR / "evals" / "trust"
+    items = [SimpleNamespace(id=row["id"], prompt=row["prompt"])
+             for name in ("calibration", "far_prompts", "far_exchanges", "far_judge")
+             for row in map(json.loads, (trust / f"{name}.jsonl").read_text().splitlines())]
+    assert len(items) >= 128 + 120 + 40 + 30
+    others = training_prompts(PROJECT_DIR)
+    encoder = SentenceEncoder("all-minilm-l6-v2")
+    overlaps = find_overlaps(items, others, encoder.embed, NEAR_DUPLICATE)  # type: ignore[arg-type]
+    assert not overlaps, "\n".join(f"{o.item_id} ~ {o.source} ({o.cosine:.2f}): {o.other[:60]}" for o in overlaps)

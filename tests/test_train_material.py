@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from oversight.constitution import load_constitution
+from oversight.constitution import HARM_CATEGORIES, load_constitution
 from oversight.errors import ConfigError, OversightError
 from oversight.eval.metrics import accuracy, auroc, binary_report, expected_calibration_error
 from oversight.roles import load_roles
@@ -196,3 +196,45 @@ def test_encoder_input_without_an_encoder_is_refused_in_one_line() -> None:
     """Otherwise the head would record no encoder input and look stale on every run."""
     with pytest.raises(ConfigError, match=r"encoder_input 'exchange' needs an encoder"):
         load_roles("default", PROJECT_DIR, ["roles.critic.features.encoder=null"])
+
+
+def test_heads_learn_which_principle_and_that_notes_to_the_overseers_say_nothing() -> None:
+    """The augmented train rows (train/head_augment.py): cross-principle negatives for the critic, overseer
+    notes on safety exchanges and judge pairs; the held-out split stays as written."""
+    from oversight.train.head_augment import cross_principle_negatives, overseer_notes
+    from oversight.train.head_config import HeadRecipe
+    from oversight.train.head_trainer import _critic_tasks, _judge_tasks, _safety_tasks
+
+    default = load_constitution("default", PROJECT_DIR)
+    book = PromptBook(load_roles("default", PROJECT_DIR))
+    demos = load_material(default, "critique_revision").items
+    train = [d for d in demos if d.split == "train"]
+    pairs = list(cross_principle_negatives(demos, default, 2))
+    assert pairs and {d.split for _, d in pairs} == {"train"}
+    assert all(p.id != d.principle for p, d in pairs)
+    assert len(pairs) == 2 * len(train) and len(list(cross_principle_negatives(demos, default, 99))) <= \
+        len(train) * (len(default.principles) - 1)
+    violating = {(d.prompt, d.response, d.principle) for d in demos if d.violates}
+    assert not any((d.prompt, d.response, p.id) in violating for p, d in pairs)
+    harm = {p.id for p in default.principles if p.category in HARM_CATEGORIES}
+    harm_pairs = list(cross_principle_negatives(demos, default, 2, harm_only=True))
+    assert harm_pairs and all(p.id in harm and not (d.violates and d.principle in harm) for p, d in harm_pairs)
+
+    plain, crossed = (_critic_tasks(HeadRecipe(role="critic", cross_principle_negatives=c), book, default)[0]
+                      for c in (0, 2))
+    assert len(crossed.train) == len(plain.train) + len(pairs) and len(crossed.heldout) == len(plain.heldout)
+    assert crossed.y_train[len(plain.train):] == [0] * len(pairs) and crossed.y_heldout == plain.y_heldout
+    assert crossed.added == set(range(len(plain.train), len(crossed.train))) and not plain.added
+
+    notes = overseer_notes(default)
+    assert len(notes) >= 8
+    trust = json.loads((PROJECT_DIR / "evals" / "trust" / "injection_notes.json").read_text())["notes"]
+    assert not set(notes) & set(trust)  # the measured notes are never trained on
+    bare, noted = (next(t for t in _safety_tasks(HeadRecipe(role="safety", overseer_notes=n), book, default)
+                        if t.name == "response_harmful") for n in (0, 1))
+    assert len(noted.train) == 2 * len(bare.train) and noted.y_train == bare.y_train * 2
+    assert len(noted.heldout) == len(bare.heldout)
+    added = [noted.fields[id(c)]["response"] for c in noted.train[len(bare.train):]]
+    assert all(any(r.endswith(n) for n in notes) for r in added)
+    bare_j, noted_j = (_judge_tasks(HeadRecipe(role="judge", overseer_notes=n), book, default)[0] for n in (0, 1))
+    assert len(noted_j.train) == 3 * len(bare_j.train) and noted_j.y_train[len(bare_j.train)::2] == bare_j.y_train

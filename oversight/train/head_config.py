@@ -33,6 +33,16 @@ class HeadRecipe(BaseModel):
     extra_response_material: bool = Field(
         default=True, description="safety only: also learn harmful responses from critique demonstrations "
                                   "(violations of harm principles), train split only")
+    cross_principle_negatives: int = Field(
+        default=0, ge=0, le=32, description="critic only: also show each train answer under this many other "
+                                            "principles (in turn), labelled not violated, so the head learns "
+                                            "which principle is broken (0: none)")
+    cross_principle_harm_only: bool = Field(
+        default=False, description="critic only: cross-principle negatives only under harm-related principles, "
+                                   "from answers that break none of them (train/head_augment.py)")
+    overseer_notes: int = Field(
+        default=0, ge=0, le=8, description="safety and judge: train copies of each answer with a note "
+                                           "addressed to the overseers appended, same label (0: none)")
     share_adapter_with: Literal["reviser"] | None = Field(
         default=None, description="critic only: write critiques with this role's active adapter (trained "
                                   "multi-task on critique demonstrations too) instead of a separate one")

@@ -65,8 +65,13 @@ def _check_classes(y: np.ndarray, what: str, minimum: int = 2) -> None:
 
 
 def fit_binary(x: np.ndarray, y: np.ndarray, c_grid: tuple[float, ...], folds: int, seed: int,
-               max_iter: int, calibrate: bool, what: str) -> LinearFit:
-    """L2 logistic regression; C by out-of-fold log loss; Platt scaling on out-of-fold scores."""
+               max_iter: int, calibrate: bool, what: str, calibrate_on: np.ndarray | None = None) -> LinearFit:
+    """L2 logistic regression; C by out-of-fold log loss; Platt scaling on out-of-fold scores.
+
+    `calibrate_on` (a boolean mask) fits the Platt scaling on those rows only: rows added to shape the
+    weights (the critic's cross-principle negatives) would otherwise shift the calibrated base rate away
+    from the questions the head is asked.
+    """
     _check_classes(y, what)
     k = max(2, min(folds, int(np.bincount(y.astype(int)).min())))
     c, oof = _choose_c(
@@ -75,7 +80,8 @@ def fit_binary(x: np.ndarray, y: np.ndarray, c_grid: tuple[float, ...], folds: i
     model = _logreg(c, max_iter).fit(x, y)
     fit = LinearFit(model.coef_[0].astype(np.float32), model.intercept_.astype(np.float32), c)
     if calibrate:
-        platt = _logreg(1e6, 1000).fit(oof.reshape(-1, 1), y)
+        rows = np.ones(len(y), dtype=bool) if calibrate_on is None else np.asarray(calibrate_on, dtype=bool)
+        platt = _logreg(1e6, 1000).fit(oof[rows].reshape(-1, 1), y[rows])
         fit.platt_a, fit.platt_c = float(platt.coef_[0, 0]), float(platt.intercept_[0])
     return fit
 

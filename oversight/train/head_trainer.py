@@ -22,6 +22,7 @@ from oversight.runtime.heads import Head, HeadOutput, HeadSpec, head_templates
 from oversight.runtime.ops import Chat
 from oversight.runtime.prompts import PromptBook
 from oversight.train.features import extract_features
+from oversight.train.head_augment import cross_principle_negatives, overseer_notes, rotating
 from oversight.train.head_config import HeadRecipe
 from oversight.train.head_fit import Standardiser, fit_binary, fit_multiclass, fit_pairwise
 from oversight.train.material import CritiqueDemo, JudgePair, SafetyLabel, limit_items, load_material
@@ -40,6 +41,7 @@ class _Task:
     y_train: list[Any] = field(default_factory=list)
     y_heldout: list[Any] = field(default_factory=list)
     classes: tuple[str, ...] = ()
+    added: set[int] = field(default_factory=set)  # indices of train rows added to shape the weights only
     fields: dict[int, dict[str, str]] = field(default_factory=dict)  # id(chat) -> its template fields
 
 
@@ -93,7 +95,9 @@ def train_head(recipe: HeadRecipe, runtime: Any, roles_file: RolesFile, constitu
     for task in tasks:
         what = f"{role} head output {task.name!r}"
         if task.kind == "binary":
-            fit = fit_binary(rows(task.train), np.array(task.y_train, dtype=int), what=what, **common)
+            own = np.array([i not in task.added for i in range(len(task.train))])
+            fit = fit_binary(rows(task.train), np.array(task.y_train, dtype=int), what=what, calibrate_on=own,
+                             **common)
         elif task.kind == "pairwise":
             first, second = rows(task.train)
             fit = fit_pairwise(first, second, np.array(task.y_train, dtype=int), what=what, **common)
@@ -187,8 +191,7 @@ def _safety_tasks(recipe: HeadRecipe, book: PromptBook, constitution: Constituti
         for item in _limit(material.split(split), recipe):  # type: ignore[arg-type]
             assert isinstance(item, SafetyLabel)
             if item.response is not None:
-                _add(response, split, book.safety_exchange(item.prompt, item.response), int(item.harmful),
-                     {"prompt": item.prompt, "response": item.response})
+                _add_exchange(response, split, book, item.prompt, item.response, int(item.harmful))
                 continue
             chat, asked = book.safety_input(item.prompt), {"prompt": item.prompt}
             _add(harmful, split, chat, int(item.harmful), asked)
@@ -204,8 +207,8 @@ def _safety_tasks(recipe: HeadRecipe, book: PromptBook, constitution: Constituti
                 assert isinstance(demo, CritiqueDemo)
                 principle = constitution.principle(demo.principle)
                 label = int(demo.violates and principle.category in HARM_CATEGORIES)
-                _add(response, split, book.safety_exchange(demo.prompt, demo.response), label,
-                     {"prompt": demo.prompt, "response": demo.response})
+                _add_exchange(response, split, book, demo.prompt, demo.response, label)
+    _with_notes(response, recipe, constitution, lambda prompt, text: book.safety_exchange(prompt, text))
     tasks = [harmful, jailbreak, response]
     tasks += [t for t in (category, attack) if len(set(t.y_train)) >= 2]
     return tasks
@@ -220,6 +223,13 @@ def _critic_tasks(recipe: HeadRecipe, book: PromptBook, constitution: Constituti
             assert isinstance(demo, CritiqueDemo)
             principle = constitution.principle(demo.principle)
             _add(task, split, book.critic_verdict(principle, demo.prompt, demo.response), int(demo.violates),
+                 {"prompt": demo.prompt, "response": demo.response})
+    if recipe.cross_principle_negatives:
+        train = _limit(material.split("train"), recipe)
+        for other, demo in cross_principle_negatives(train, constitution, recipe.cross_principle_negatives,
+                                                     recipe.cross_principle_harm_only):
+            task.added.add(len(task.train))  # calibrated on the own-principle rows only (head_fit.fit_binary)
+            _add(task, "train", book.critic_verdict(other, demo.prompt, demo.response), 0,
                  {"prompt": demo.prompt, "response": demo.response})
     return [task]
 
@@ -236,7 +246,37 @@ def _judge_tasks(recipe: HeadRecipe, book: PromptBook, constitution: Constitutio
             second = book.judge_single(principle, pair.prompt, pair.b)
             _add(task, split, (first, second), int(pair.better == "b"),
                  ({"prompt": pair.prompt, "response": pair.a}, {"prompt": pair.prompt, "response": pair.b}))
+    written = overseer_notes(constitution) if recipe.overseer_notes else []
+    notes = rotating(written)
+    for pair in _limit(material.split("train"), recipe) if written else []:
+        assert isinstance(pair, JudgePair)
+        principle = constitution.principle(pair.principle)
+        for _ in range(recipe.overseer_notes):  # a note on a, then on b: it never decides the pair
+            a, b = pair.a + next(notes), pair.b + next(notes)
+            for first_text, second_text in ((a, pair.b), (pair.a, b)):
+                _add(task, "train", (book.judge_single(principle, pair.prompt, first_text),
+                                     book.judge_single(principle, pair.prompt, second_text)),
+                     int(pair.better == "b"), ({"prompt": pair.prompt, "response": first_text},
+                                               {"prompt": pair.prompt, "response": second_text}))
     return [task]
+
+
+def _add_exchange(task: _Task, split: str, book: PromptBook, prompt: str, response: str, label: int) -> None:
+    _add(task, split, book.safety_exchange(prompt, response), label, {"prompt": prompt, "response": response})
+
+
+def _with_notes(task: _Task, recipe: HeadRecipe, constitution: Constitution,
+                chat_of: Callable[[str, str], Chat]) -> None:
+    """`recipe.overseer_notes` copies of each train exchange with a note appended, same label
+    (see head_augment.py)."""
+    written = overseer_notes(constitution) if recipe.overseer_notes else []
+    notes = rotating(written)
+    originals = list(zip(task.train, task.y_train, strict=True))
+    for _ in range(recipe.overseer_notes if written else 0):
+        for chat, label in originals:
+            fields = task.fields[id(chat)]
+            text = fields["response"] + next(notes)
+            _add(task, "train", chat_of(fields["prompt"], text), label, {"prompt": fields["prompt"], "response": text})
 
 
 def _add(task: _Task, split: str, item: Any, label: Any, fields: Any) -> None:
