@@ -5,9 +5,8 @@ band is refused, escalated or must be revised (as the spec declares; an original
 answer that already declines needs no revision); the candidate the graph would
 deliver, whichever it is, is checked with the safety model and the critic's
 harm-related principles (refuse or escalate, as the spec declares); then the
-escalation rules. The automatic proposal (what the graph
-would do alone) is kept in an escalated decision, so the reviewer sees it and
-`accept` can take it. A pure function of (state, constitution, spec): a
+escalation rules. The automatic proposal (what the graph would do alone) is kept
+in an escalated decision, so the reviewer sees it and `accept` can take it. A pure function of (state, constitution, spec): a
 calibration replays it offline over stored states with other thresholds.
 """
 
