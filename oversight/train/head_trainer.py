@@ -208,7 +208,7 @@ def _safety_tasks(recipe: HeadRecipe, book: PromptBook, constitution: Constituti
                 principle = constitution.principle(demo.principle)
                 label = int(demo.violates and principle.category in HARM_CATEGORIES)
                 _add_exchange(response, split, book, demo.prompt, demo.response, label)
-    _with_notes(response, recipe, constitution, lambda prompt, text: book.safety_exchange(prompt, text))
+    _with_notes(response, recipe, constitution, book)
     tasks = [harmful, jailbreak, response]
     tasks += [t for t in (category, attack) if len(set(t.y_train)) >= 2]
     return tasks
@@ -265,8 +265,7 @@ def _add_exchange(task: _Task, split: str, book: PromptBook, prompt: str, respon
     _add(task, split, book.safety_exchange(prompt, response), label, {"prompt": prompt, "response": response})
 
 
-def _with_notes(task: _Task, recipe: HeadRecipe, constitution: Constitution,
-                chat_of: Callable[[str, str], Chat]) -> None:
+def _with_notes(task: _Task, recipe: HeadRecipe, constitution: Constitution, book: PromptBook) -> None:
     """`recipe.overseer_notes` copies of each train exchange with a note appended, same label
     (see head_augment.py)."""
     written = overseer_notes(constitution) if recipe.overseer_notes else []
@@ -275,8 +274,7 @@ def _with_notes(task: _Task, recipe: HeadRecipe, constitution: Constitution,
     for _ in range(recipe.overseer_notes if written else 0):
         for chat, label in originals:
             fields = task.fields[id(chat)]
-            text = fields["response"] + next(notes)
-            _add(task, "train", chat_of(fields["prompt"], text), label, {"prompt": fields["prompt"], "response": text})
+            _add_exchange(task, "train", book, fields["prompt"], fields["response"] + next(notes), label)
 
 
 def _add(task: _Task, split: str, item: Any, label: Any, fields: Any) -> None:
