@@ -92,7 +92,7 @@ def test_roleset_verdicts_on_the_real_model(trained_home: Settings, trained_vers
 def test_critic_checks_sharing_one_prefix_score_as_each_check_alone(trained_home: Settings,
                                                                     trained_versions: dict[str, Any],
                                                                     runtime: Any) -> None:
-    """In the graph's dtype (bf16 here) the shared-prefix pass moves the calibrated probabilities very little."""
+    """In the graph's dtype (bf16 where the CPU has bf16 units) the shared-prefix pass moves the calibrated probabilities very little."""
     from oversight.runtime.features import features, prefix_groups
     from oversight.runtime.ops import render, tokenize
 

@@ -203,7 +203,7 @@ def test_heads_learn_which_principle_and_that_notes_to_the_overseers_say_nothing
     notes on safety exchanges and judge pairs; the held-out split stays as written."""
     from oversight.train.head_augment import cross_principle_negatives, overseer_notes
     from oversight.train.head_config import HeadRecipe
-    from oversight.train.head_trainer import _critic_tasks, _judge_tasks, _safety_tasks
+    from oversight.train.head_tasks import critic_tasks, judge_tasks, safety_tasks
 
     default = load_constitution("default", PROJECT_DIR)
     book = PromptBook(load_roles("default", PROJECT_DIR))
@@ -220,7 +220,7 @@ def test_heads_learn_which_principle_and_that_notes_to_the_overseers_say_nothing
     harm_pairs = list(cross_principle_negatives(demos, default, 2, harm_only=True))
     assert harm_pairs and all(p.id in harm and not (d.violates and d.principle in harm) for p, d in harm_pairs)
 
-    plain, crossed = (_critic_tasks(HeadRecipe(role="critic", cross_principle_negatives=c), book, default)[0]
+    plain, crossed = (critic_tasks(HeadRecipe(role="critic", cross_principle_negatives=c), book, default)[0]
                       for c in (0, 2))
     assert len(crossed.train) == len(plain.train) + len(pairs) and len(crossed.heldout) == len(plain.heldout)
     assert crossed.y_train[len(plain.train):] == [0] * len(pairs) and crossed.y_heldout == plain.y_heldout
@@ -230,11 +230,11 @@ def test_heads_learn_which_principle_and_that_notes_to_the_overseers_say_nothing
     assert len(notes) >= 8
     trust = json.loads((PROJECT_DIR / "evals" / "trust" / "injection_notes.json").read_text())["notes"]
     assert not set(notes) & set(trust)  # the measured notes are never trained on
-    bare, noted = (next(t for t in _safety_tasks(HeadRecipe(role="safety", overseer_notes=n), book, default)
+    bare, noted = (next(t for t in safety_tasks(HeadRecipe(role="safety", overseer_notes=n), book, default)
                         if t.name == "response_harmful") for n in (0, 1))
     assert len(noted.train) == 2 * len(bare.train) and noted.y_train == bare.y_train * 2
     assert len(noted.heldout) == len(bare.heldout)
     added = [noted.fields[id(c)]["response"] for c in noted.train[len(bare.train):]]
     assert all(any(r.endswith(n) for n in notes) for r in added)
-    bare_j, noted_j = (_judge_tasks(HeadRecipe(role="judge", overseer_notes=n), book, default)[0] for n in (0, 1))
+    bare_j, noted_j = (judge_tasks(HeadRecipe(role="judge", overseer_notes=n), book, default)[0] for n in (0, 1))
     assert len(noted_j.train) == 3 * len(bare_j.train) and noted_j.y_train[len(bare_j.train)::2] == bare_j.y_train

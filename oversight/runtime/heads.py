@@ -38,6 +38,8 @@ class HeadOutput(BaseModel):
     platt_a: float = 1.0
     platt_c: float = 0.0
     temperature: float = Field(default=1.0, gt=0)
+    principle_text: str = Field(default="", description=(
+        "a per-principle read-out: the principle's text when it was trained (runtime/critic_scores.py)"))
 
 
 class HeadSpec(BaseModel):

@@ -59,6 +59,9 @@ class PromptBook:
         return self.chat("safety", key, prompt=prompt, response=response, options=", ".join(options))
 
     # --- critic -----------------------------------------------------------------------------
+    def critic_exchange(self, prompt: str, response: str) -> Chat:
+        return self.chat("critic", "exchange", prompt=prompt, response=response)
+
     def critic_verdict(self, principle: Principle, prompt: str, response: str) -> Chat:
         return self.chat("critic", "verdict", **_principle_fields(principle), prompt=prompt, response=response)
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from oversight.constitution import Constitution, Principle
 from oversight.roles import RoleName, RolesFile
+from oversight.runtime.critic_scores import violation_probs
 from oversight.runtime.engine import ModelHandle, Runtime
 from oversight.runtime.heads import Head
 from oversight.runtime.prompts import PromptBook
@@ -149,13 +150,13 @@ class RoleSet:
     def check_principles(self, prompt: str, response: str, principles: list[Principle]) -> list[PrincipleVerdict]:
         if not principles:
             return []
-        chats = [self.book.critic_verdict(p, prompt, response) for p in principles]
         head = self._heads["critic"]
         if head is None:
+            chats = [self.book.critic_verdict(p, prompt, response) for p in principles]
             probs = [s["Yes"] for s in self._tuned["critic"].score_options(chats, YES_NO)]
         else:
-            fields = [{"prompt": prompt, "response": response}] * len(chats)
-            probs = head.binary("violation", self._features("critic", chats, fields)).tolist()
+            probs = violation_probs(head, self.book, principles, [(prompt, response)],
+                                    lambda chats, fields: self._features("critic", chats, fields))[0].tolist()
         return [PrincipleVerdict(principle_id=p.id, violation_prob=float(v))
                 for p, v in zip(principles, probs, strict=True)]
 

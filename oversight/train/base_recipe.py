@@ -40,7 +40,8 @@ class BaseRecipe(BaseModel):
                                       "twice as fast on CPU); null for all layers")
     max_length: int = Field(default=256, ge=32, description="tokens per sequence, prompt and answer (longer are cut)")
     dtype: Literal["auto", "float32", "bfloat16"] = Field(
-        default="bfloat16", description="dtype of the frozen base during training; LoRA weights stay float32")
+        default="auto", description="dtype of the frozen base during training (auto: bfloat16 where the hardware "
+                                    "computes it natively, else float32); LoRA weights stay float32")
     max_rows: int | None = Field(default=None, ge=1, description="use at most this many training rows")
     eval_rows: int = Field(default=32, ge=0, description="held-out rows scored before and after training")
     min_probability: float = Field(

@@ -33,6 +33,16 @@ class HeadRecipe(BaseModel):
     extra_response_material: bool = Field(
         default=True, description="safety only: also learn harmful responses from critique demonstrations "
                                   "(violations of harm principles), train split only")
+    principle_readouts: bool = Field(
+        default=False, description="critic only: also one read-out per principle over the exchange's features, "
+                                   "trained with the other principles' answers as its negatives; the graph "
+                                   "uses it for that principle (runtime/critic_scores.py)")
+    readout_components: int = Field(
+        default=64, ge=1, le=1024, description="critic read-outs: principal components of the exchange features "
+                                               "they are fitted on (train/readout_fit.py)")
+    readout_shared_scale: float = Field(
+        default=3.0, gt=0, description="critic read-outs: weight of the direction all principles share against "
+                                       "each principle's own (larger: less principle-specific, better calibrated)")
     cross_principle_negatives: int = Field(
         default=0, ge=0, le=32, description="critic only: also show each train answer under this many other "
                                             "principles (in turn), labelled not violated, so the head learns "

@@ -52,7 +52,7 @@ def _folds(n: int, k: int, seed: int, labels: np.ndarray | None = None) -> list[
     return [np.flatnonzero(assign == f) for f in range(k)]
 
 
-def _logreg(c: float, max_iter: int, intercept: bool = True):  # noqa: ANN202 - sklearn type
+def logreg(c: float, max_iter: int, intercept: bool = True):  # noqa: ANN202 - sklearn type
     from sklearn.linear_model import LogisticRegression
 
     return LogisticRegression(C=c, max_iter=max_iter, fit_intercept=intercept)
@@ -75,13 +75,13 @@ def fit_binary(x: np.ndarray, y: np.ndarray, c_grid: tuple[float, ...], folds: i
     _check_classes(y, what)
     k = max(2, min(folds, int(np.bincount(y.astype(int)).min())))
     c, oof = _choose_c(
-        c_grid, _folds(len(y), k, seed, y), np.zeros(len(y)), lambda scores: _log_loss(y, _sigmoid(scores)),
-        lambda c, train, test: _logreg(c, max_iter).fit(x[train], y[train]).decision_function(x[test]))
-    model = _logreg(c, max_iter).fit(x, y)
+        c_grid, _folds(len(y), k, seed, y), np.zeros(len(y)), lambda scores: log_loss(y, sigmoid(scores)),
+        lambda c, train, test: logreg(c, max_iter).fit(x[train], y[train]).decision_function(x[test]))
+    model = logreg(c, max_iter).fit(x, y)
     fit = LinearFit(model.coef_[0].astype(np.float32), model.intercept_.astype(np.float32), c)
     if calibrate:
         rows = np.ones(len(y), dtype=bool) if calibrate_on is None else np.asarray(calibrate_on, dtype=bool)
-        platt = _logreg(1e6, 1000).fit(oof[rows].reshape(-1, 1), y[rows])
+        platt = logreg(1e6, 1000).fit(oof[rows].reshape(-1, 1), y[rows])
         fit.platt_a, fit.platt_c = float(platt.coef_[0, 0]), float(platt.intercept_[0])
     return fit
 
@@ -96,8 +96,8 @@ def fit_multiclass(x: np.ndarray, labels: list[str], classes: tuple[str, ...], c
     k = max(2, min(folds, int(np.bincount(y)[present].min())))
     c, oof = _choose_c(
         c_grid, _folds(len(y), k, seed, y), np.zeros((len(y), len(classes))), lambda scores: _nll(scores, y),
-        lambda c, train, test: _full_scores(_logreg(c, max_iter).fit(x[train], y[train]), x[test], len(classes)))
-    model = _logreg(c, max_iter).fit(x, y)
+        lambda c, train, test: _full_scores(logreg(c, max_iter).fit(x[train], y[train]), x[test], len(classes)))
+    model = logreg(c, max_iter).fit(x, y)
     weight = np.full((len(classes), x.shape[1]), 0.0, dtype=np.float32)
     bias = np.full(len(classes), -30.0, dtype=np.float32)  # classes never seen in training: ~0 probability
     weight[model.classes_] = model.coef_ if len(model.classes_) > 2 else np.vstack([-model.coef_[0], model.coef_[0]]) / 2
@@ -118,15 +118,15 @@ def fit_pairwise(first: np.ndarray, second: np.ndarray, y: np.ndarray, c_grid: t
     diff = second - first
     k = max(2, min(folds, len(y) // 2))
     c, oof = _choose_c(
-        c_grid, _folds(len(y), k, seed, y), np.zeros(len(y)), lambda scores: _log_loss(y, _sigmoid(scores)),
-        lambda c, train, test: _logreg(c, max_iter, intercept=False).fit(
+        c_grid, _folds(len(y), k, seed, y), np.zeros(len(y)), lambda scores: log_loss(y, sigmoid(scores)),
+        lambda c, train, test: logreg(c, max_iter, intercept=False).fit(
             *_flipped(diff[train], y[train])).decision_function(diff[test]))
     xs, ys = _flipped(diff, y)
-    model = _logreg(c, max_iter, intercept=False).fit(xs, ys)
+    model = logreg(c, max_iter, intercept=False).fit(xs, ys)
     fit = LinearFit(model.coef_[0].astype(np.float32), np.zeros(1, dtype=np.float32), c)
     if calibrate:
         xo, yo = _flipped(oof.reshape(-1, 1), y)
-        fit.platt_a = float(_logreg(1e6, 1000, intercept=False).fit(xo, yo).coef_[0, 0])
+        fit.platt_a = float(logreg(1e6, 1000, intercept=False).fit(xo, yo).coef_[0, 0])
     return fit
 
 
@@ -161,11 +161,11 @@ def _full_scores(model, x: np.ndarray, n_classes: int) -> np.ndarray:  # noqa: A
     return scores
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
+def sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(x, -40, 40)))
 
 
-def _log_loss(y: np.ndarray, p: np.ndarray) -> float:
+def log_loss(y: np.ndarray, p: np.ndarray) -> float:
     p = np.clip(p, 1e-7, 1 - 1e-7)
     return float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).mean())
 

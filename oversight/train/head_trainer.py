@@ -9,40 +9,25 @@ on the held-out split, which neither the fit nor the calibration saw.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from oversight.constitution import HARM_CATEGORIES, Constitution
+from oversight.constitution import Constitution
 from oversight.eval.metrics import binary_report
 from oversight.roles import RolesFile
+from oversight.runtime.critic_scores import READOUT_SEP
 from oversight.runtime.heads import Head, HeadOutput, HeadSpec, head_templates
 from oversight.runtime.ops import Chat
 from oversight.runtime.prompts import PromptBook
 from oversight.train.features import extract_features
-from oversight.train.head_augment import cross_principle_negatives, overseer_notes, rotating
 from oversight.train.head_config import HeadRecipe
-from oversight.train.head_fit import Standardiser, fit_binary, fit_multiclass, fit_pairwise
-from oversight.train.material import CritiqueDemo, JudgePair, SafetyLabel, limit_items, load_material
+from oversight.train.head_fit import LinearFit, Standardiser, fit_binary, fit_multiclass, fit_pairwise
+from oversight.train.head_tasks import TASK_BUILDERS, HeadTask
+from oversight.train.readout_fit import fit_principle_readouts
 from oversight.train.trust_eval import trust_metrics
-
-
-@dataclass
-class _Task:
-    """One output of a head: its chats and labels per split."""
-
-    name: str
-    kind: str  # binary | multiclass | pairwise
-    template: str
-    train: list[Any] = field(default_factory=list)    # chats, or (first, second) chat pairs
-    heldout: list[Any] = field(default_factory=list)
-    y_train: list[Any] = field(default_factory=list)
-    y_heldout: list[Any] = field(default_factory=list)
-    classes: tuple[str, ...] = ()
-    added: set[int] = field(default_factory=set)  # indices of train rows added to shape the weights only
-    fields: dict[int, dict[str, str]] = field(default_factory=dict)  # id(chat) -> its template fields
 
 
 @dataclass
@@ -61,7 +46,7 @@ def train_head(recipe: HeadRecipe, runtime: Any, roles_file: RolesFile, constitu
 
     role = recipe.role
     book = PromptBook(roles_file)
-    tasks = _TASK_BUILDERS[role](recipe, book, constitution)
+    tasks = TASK_BUILDERS[role](recipe, book, constitution)
     features_cfg = roles_file.roles[role].features
     model_cfg = roles_file.model_for(role)
     handle = runtime.handle(model_cfg, None)  # heads read the frozen base model
@@ -92,9 +77,13 @@ def train_head(recipe: HeadRecipe, runtime: Any, roles_file: RolesFile, constitu
     evaluations: list[tuple[str, np.ndarray, np.ndarray]] = []
     common = {"c_grid": recipe.c_grid, "folds": recipe.folds, "seed": recipe.seed, "max_iter": recipe.max_iter,
               "calibrate": recipe.calibration == "platt"}
+    readouts = [t for t in tasks if READOUT_SEP in t.name]
+    joint = _fit_readouts(readouts, rows, recipe, common) if readouts else {}
     for task in tasks:
         what = f"{role} head output {task.name!r}"
-        if task.kind == "binary":
+        if task.name in joint:
+            fit = joint[task.name]
+        elif task.kind == "binary":
             own = np.array([i not in task.added for i in range(len(task.train))])
             fit = fit_binary(rows(task.train), np.array(task.y_train, dtype=int), what=what, calibrate_on=own,
                              **common)
@@ -105,7 +94,8 @@ def train_head(recipe: HeadRecipe, runtime: Any, roles_file: RolesFile, constitu
             fit = fit_multiclass(rows(task.train), task.y_train, task.classes, what=what, **common)
         arrays[f"{task.name}.weight"], arrays[f"{task.name}.bias"] = fit.weight, fit.bias
         outputs[task.name] = HeadOutput(kind=task.kind, template=task.template, labels=task.classes,  # type: ignore[arg-type]
-                                        platt_a=fit.platt_a, platt_c=fit.platt_c, temperature=fit.temperature)
+                                        platt_a=fit.platt_a, platt_c=fit.platt_c, temperature=fit.temperature,
+                                        principle_text=task.principle_text)
         metrics[f"{task.name}.c"] = fit.c
     loaded, _ = runtime.loaded(model_cfg)
     dtype = str(pick_dtype(model_cfg.dtype, loaded.device)).removeprefix("torch.")
@@ -138,7 +128,11 @@ def train_head(recipe: HeadRecipe, runtime: Any, roles_file: RolesFile, constitu
         for key, value in binary_report(y, p).items():
             metrics[f"{task.name}.{key}"] = value
         evaluations.append((task.name, y, p))
-    main = tasks[0].name
+    routed = _routed_heldout(tasks, evaluations)
+    if routed is not None:
+        evaluations.append(routed)
+        metrics.update({f"{routed[0]}.{key}": value for key, value in binary_report(routed[1], routed[2]).items()})
+    main = routed[0] if routed is not None else tasks[0].name
     metrics.update({"auroc": metrics.get(f"{main}.auroc"), "accuracy": metrics.get(f"{main}.accuracy"),
                     "ece": metrics.get(f"{main}.ece"), "primary": main,
                     "train_items": len(tasks[0].train), "heldout_items": len(tasks[0].heldout)})
@@ -151,6 +145,36 @@ def train_head(recipe: HeadRecipe, runtime: Any, roles_file: RolesFile, constitu
     return HeadResult(head, metrics, plots)
 
 
+def _fit_readouts(readouts: list[HeadTask], rows: Callable[[Sequence[Any]], Any], recipe: HeadRecipe,
+                  common: dict[str, Any]) -> dict[str, LinearFit]:
+    """The per-principle read-outs, fitted jointly (train/readout_fit.py); they share their train answers."""
+    answers = readouts[0].train
+    assert all(t.train == answers for t in readouts), "per-principle read-outs must share their train rows"
+    y = np.array([t.y_train for t in readouts], dtype=int).T
+    own = np.array([[i not in t.added for t in readouts] for i in range(len(answers))])
+    joint = fit_principle_readouts(rows(answers), y, own, components=recipe.readout_components,
+                                   shared_scale=recipe.readout_shared_scale, what="critic per-principle read-outs",
+                                   **common)
+    return {t.name: fit for t, fit in zip(readouts, joint.fits, strict=True)}
+
+
+def _routed_heldout(tasks: list[HeadTask], evaluations: list[tuple[str, np.ndarray, np.ndarray]]
+                    ) -> tuple[str, np.ndarray, np.ndarray] | None:
+    """The critic's held-out rows scored as the graph scores them: by their principle's own read-out
+    where it has one, else by the shared one. None for a head without per-principle read-outs."""
+    readouts = {name.split(READOUT_SEP, 1)[1]: (y, p) for name, y, p in evaluations if READOUT_SEP in name}
+    if not readouts:
+        return None
+    ys, ps = [y for y, _ in readouts.values()], [p for _, p in readouts.values()]
+    shared = tasks[0]
+    for name, y, p in evaluations:
+        if name == shared.name:
+            rest = np.array([key not in readouts for key in shared.heldout_keys], dtype=bool)
+            ys.append(y[rest])
+            ps.append(p[rest])
+    return "readouts", np.concatenate(ys), np.concatenate(ps)
+
+
 def _plots(out_dir: Path, role: str, evaluations: list[tuple[str, np.ndarray, np.ndarray]]) -> list[Path]:
     from oversight.eval.reliability import save_reliability_diagram
 
@@ -159,7 +183,7 @@ def _plots(out_dir: Path, role: str, evaluations: list[tuple[str, np.ndarray, np
             for name, y, p in evaluations]
 
 
-def _all_chats(tasks: list[_Task]) -> list[Chat]:
+def _all_chats(tasks: list[HeadTask]) -> list[Chat]:
     chats: list[Chat] = []
     for task in tasks:
         for item in task.train + task.heldout:
@@ -167,127 +191,9 @@ def _all_chats(tasks: list[_Task]) -> list[Chat]:
     return chats
 
 
-def _train_chats(tasks: list[_Task]) -> list[Chat]:
+def _train_chats(tasks: list[HeadTask]) -> list[Chat]:
     out: list[Chat] = []
     for task in tasks:
         for item in task.train:
             out.extend(item if isinstance(item, tuple) else [item])
     return out
-
-
-def _limit(items: list[Any], recipe: HeadRecipe) -> list[Any]:
-    return limit_items(items, recipe.max_items, recipe.seed)
-
-
-def _safety_tasks(recipe: HeadRecipe, book: PromptBook, constitution: Constitution) -> list[_Task]:
-    material = load_material(constitution, "safety")
-    material.require_splits("train", "heldout")
-    harmful = _Task("harmful", "binary", "input")
-    jailbreak = _Task("jailbreak", "binary", "input")
-    category = _Task("category", "multiclass", "input", classes=tuple(constitution.categories))
-    attack = _Task("attack", "multiclass", "input", classes=tuple(constitution.attack_types))
-    response = _Task("response_harmful", "binary", "exchange")
-    for split in ("train", "heldout"):
-        for item in _limit(material.split(split), recipe):  # type: ignore[arg-type]
-            assert isinstance(item, SafetyLabel)
-            if item.response is not None:
-                _add_exchange(response, split, book, item.prompt, item.response, int(item.harmful))
-                continue
-            chat, asked = book.safety_input(item.prompt), {"prompt": item.prompt}
-            _add(harmful, split, chat, int(item.harmful), asked)
-            _add(jailbreak, split, chat, int(item.jailbreak), asked)
-            if item.harmful and item.category:
-                _add(category, split, chat, item.category, asked)
-            if item.jailbreak and item.attack:
-                _add(attack, split, chat, item.attack, asked)
-    if recipe.extra_response_material:
-        demos = load_material(constitution, "critique_revision")
-        for split in ("train", "heldout"):
-            for demo in _limit(demos.split(split), recipe):  # type: ignore[arg-type]
-                assert isinstance(demo, CritiqueDemo)
-                principle = constitution.principle(demo.principle)
-                label = int(demo.violates and principle.category in HARM_CATEGORIES)
-                _add_exchange(response, split, book, demo.prompt, demo.response, label)
-    _with_notes(response, recipe, constitution, book)
-    tasks = [harmful, jailbreak, response]
-    tasks += [t for t in (category, attack) if len(set(t.y_train)) >= 2]
-    return tasks
-
-
-def _critic_tasks(recipe: HeadRecipe, book: PromptBook, constitution: Constitution) -> list[_Task]:
-    material = load_material(constitution, "critique_revision")
-    material.require_splits("train", "heldout")
-    task = _Task("violation", "binary", "verdict")
-    for split in ("train", "heldout"):
-        for demo in _limit(material.split(split), recipe):  # type: ignore[arg-type]
-            assert isinstance(demo, CritiqueDemo)
-            principle = constitution.principle(demo.principle)
-            _add(task, split, book.critic_verdict(principle, demo.prompt, demo.response), int(demo.violates),
-                 {"prompt": demo.prompt, "response": demo.response})
-    if recipe.cross_principle_negatives:
-        train = _limit(material.split("train"), recipe)
-        for other, demo in cross_principle_negatives(train, constitution, recipe.cross_principle_negatives,
-                                                     recipe.cross_principle_harm_only):
-            task.added.add(len(task.train))  # calibrated on the own-principle rows only (head_fit.fit_binary)
-            _add(task, "train", book.critic_verdict(other, demo.prompt, demo.response), 0,
-                 {"prompt": demo.prompt, "response": demo.response})
-    return [task]
-
-
-def _judge_tasks(recipe: HeadRecipe, book: PromptBook, constitution: Constitution) -> list[_Task]:
-    material = load_material(constitution, "judge")
-    material.require_splits("train", "heldout")
-    task = _Task("preference", "pairwise", "single")
-    for split in ("train", "heldout"):
-        for pair in _limit(material.split(split), recipe):  # type: ignore[arg-type]
-            assert isinstance(pair, JudgePair)
-            principle = constitution.principle(pair.principle)
-            first = book.judge_single(principle, pair.prompt, pair.a)
-            second = book.judge_single(principle, pair.prompt, pair.b)
-            _add(task, split, (first, second), int(pair.better == "b"),
-                 ({"prompt": pair.prompt, "response": pair.a}, {"prompt": pair.prompt, "response": pair.b}))
-    written = overseer_notes(constitution) if recipe.overseer_notes else []
-    notes = rotating(written)
-    for pair in _limit(material.split("train"), recipe) if written else []:
-        assert isinstance(pair, JudgePair)
-        principle = constitution.principle(pair.principle)
-        for _ in range(recipe.overseer_notes):  # a note on a, then on b: it never decides the pair
-            a, b = pair.a + next(notes), pair.b + next(notes)
-            for first_text, second_text in ((a, pair.b), (pair.a, b)):
-                _add(task, "train", (book.judge_single(principle, pair.prompt, first_text),
-                                     book.judge_single(principle, pair.prompt, second_text)),
-                     int(pair.better == "b"), ({"prompt": pair.prompt, "response": first_text},
-                                               {"prompt": pair.prompt, "response": second_text}))
-    return [task]
-
-
-def _add_exchange(task: _Task, split: str, book: PromptBook, prompt: str, response: str, label: int) -> None:
-    _add(task, split, book.safety_exchange(prompt, response), label, {"prompt": prompt, "response": response})
-
-
-def _with_notes(task: _Task, recipe: HeadRecipe, constitution: Constitution, book: PromptBook) -> None:
-    """`recipe.overseer_notes` copies of each train exchange with a note appended, same label
-    (see head_augment.py)."""
-    written = overseer_notes(constitution) if recipe.overseer_notes else []
-    notes = rotating(written)
-    originals = list(zip(task.train, task.y_train, strict=True))
-    for _ in range(recipe.overseer_notes if written else 0):
-        for chat, label in originals:
-            fields = task.fields[id(chat)]
-            _add_exchange(task, "train", book, fields["prompt"], fields["response"] + next(notes), label)
-
-
-def _add(task: _Task, split: str, item: Any, label: Any, fields: Any) -> None:
-    """Add a chat (or a pair of chats) with its label; `fields` are its template fields (a pair for a pair)."""
-    for chat, chat_fields in zip(item, fields, strict=True) if isinstance(item, tuple) else [(item, fields)]:
-        task.fields[id(chat)] = chat_fields
-    if split == "train":
-        task.train.append(item)
-        task.y_train.append(label)
-    else:
-        task.heldout.append(item)
-        task.y_heldout.append(label)
-
-
-_TASK_BUILDERS: dict[str, Callable[[HeadRecipe, PromptBook, Constitution], list[_Task]]] = {
-    "safety": _safety_tasks, "critic": _critic_tasks, "judge": _judge_tasks}

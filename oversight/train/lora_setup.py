@@ -35,11 +35,10 @@ def policy_model(recipe: BaseRecipe, model_cfg: ModelConfig, models_dir: Path, p
     import torch
     from peft import PeftModel, get_peft_model
 
-    from oversight.runtime.loading import load_base, load_tokenizer, pick_device
+    from oversight.runtime.loading import dtype_name, load_base, load_tokenizer, pick_device
 
     device = pick_device(model_cfg.device)
-    dtype = None if recipe.dtype == "auto" else getattr(torch, recipe.dtype)
-    model = load_base(model_cfg, models_dir, dtype=dtype, device=device)
+    model = load_base(model_cfg, models_dir, dtype=getattr(torch, dtype_name(recipe.dtype, device)), device=device)
     tokenizer = load_tokenizer(model_cfg, models_dir)
     tokenizer.padding_side = "right"
     if parent_adapter is not None:
@@ -55,10 +54,10 @@ def reward_model(recipe: BaseRecipe, model_cfg: ModelConfig, models_dir: Path) -
     from peft import get_peft_model
     from transformers import AutoModelForSequenceClassification
 
-    from oversight.runtime.loading import load_tokenizer, model_folder, pick_device
+    from oversight.runtime.loading import dtype_name, load_tokenizer, model_folder, pick_device
 
     device = pick_device(model_cfg.device)
-    dtype = torch.float32 if recipe.dtype in ("auto", "float32") else getattr(torch, recipe.dtype)
+    dtype = getattr(torch, dtype_name(recipe.dtype, device))
     tokenizer = load_tokenizer(model_cfg, models_dir)
     tokenizer.padding_side = "right"
     torch.manual_seed(recipe.seed)  # the score head starts random: a seed makes runs repeatable
@@ -77,12 +76,15 @@ def reward_model(recipe: BaseRecipe, model_cfg: ModelConfig, models_dir: Path) -
 
 def common_args(recipe: BaseRecipe, work: Path, progress: bool, device: str) -> dict[str, Any]:
     """TrainingArguments fields every base trainer shares (TRL config classes take them all)."""
+    from oversight.runtime.loading import dtype_name
+
     return dict(
         output_dir=str(work), max_steps=recipe.steps, per_device_train_batch_size=recipe.batch_size,
         per_device_eval_batch_size=recipe.batch_size, gradient_accumulation_steps=recipe.gradient_accumulation_steps,
         learning_rate=recipe.learning_rate, warmup_steps=recipe.warmup_steps, lr_scheduler_type="linear",
         seed=recipe.seed, logging_steps=max(1, recipe.steps // 8), save_strategy="no", report_to=[],
-        bf16=recipe.dtype == "bfloat16" and device == "cpu", fp16=False, gradient_checkpointing=False,
+        bf16=dtype_name(recipe.dtype, device) == "bfloat16" and device == "cpu", fp16=False,
+        gradient_checkpointing=False,
         use_cpu=device == "cpu", dataloader_num_workers=0, max_length=recipe.max_length,
         disable_tqdm=not progress)
 

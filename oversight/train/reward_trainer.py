@@ -63,14 +63,17 @@ def run_reward(recipe: RewardRecipe, model: Any, tokenizer: Any, data: BaseData,
 class RewardScorer:
     """Scores (chat, answer) pairs with a trained reward model folder (the version's `adapter`).
 
-    bfloat16 by default, as it was trained (about ten times faster than float32 on CPUs with bf16 units).
+    `dtype: auto`: bfloat16 where the device computes it natively (about ten times faster than float32 on
+    CPUs with bf16 units), else float32 (runtime/loading.py `pick_dtype`).
     """
 
     def __init__(self, adapter_dir: Path, model_folder: str, *, device: str = "cpu", max_length: int = 512,
-                 dtype: str = "bfloat16") -> None:
+                 dtype: str = "auto") -> None:
         import torch
         from peft import PeftModel
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        from oversight.runtime.loading import dtype_name
 
         self.tokenizer = AutoTokenizer.from_pretrained(model_folder)
         if self.tokenizer.pad_token is None:
@@ -78,7 +81,7 @@ class RewardScorer:
         self.tokenizer.padding_side = "right"
         with seqcls_quiet():  # the head's weights come from the adapter folder below
             base = AutoModelForSequenceClassification.from_pretrained(model_folder, num_labels=1,
-                                                                      dtype=getattr(torch, dtype))
+                                                                      dtype=getattr(torch, dtype_name(dtype, device)))
         base.config.pad_token_id = self.tokenizer.pad_token_id
         self.model = PeftModel.from_pretrained(base, str(adapter_dir)).to(device).eval()
         self.device, self.max_length = device, max_length

@@ -39,7 +39,8 @@ class SFTRecipe(BaseModel):
                                       "about twice as fast on CPU); null for all layers")
     max_length: int = Field(default=384, ge=32, description="tokens per training sequence (longer are cut)")
     dtype: Literal["auto", "float32", "bfloat16"] = Field(
-        default="float32", description="dtype of the frozen base during training; LoRA weights stay float32")
+        default="auto", description="dtype of the frozen base during training (auto: bfloat16 where the hardware "
+                                    "computes it natively, else float32); LoRA weights stay float32")
     max_items: int | None = Field(default=None, ge=1, description="use at most this many demonstrations")
     eval_items: int = Field(default=40, ge=1, description="held-out demonstrations scored for the held-out loss")
     eval_generations: int = Field(default=6, ge=0,

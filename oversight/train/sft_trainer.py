@@ -64,7 +64,7 @@ def train_adapter(recipe: SFTRecipe, settings_models_dir: Path, roles_file: Role
     from peft import LoraConfig
     from trl import SFTConfig, SFTTrainer
 
-    from oversight.runtime.loading import load_base, load_tokenizer, pick_device
+    from oversight.runtime.loading import dtype_name, load_base, load_tokenizer, pick_device
 
     book = PromptBook(roles_file)
     role = recipe.role
@@ -74,8 +74,8 @@ def train_adapter(recipe: SFTRecipe, settings_models_dir: Path, roles_file: Role
     if len(eval_rows) > recipe.eval_items:  # the held-out loss is a progress check; a sample keeps it cheap
         eval_rows = random.Random(recipe.seed).sample(eval_rows, recipe.eval_items)
     device = runtime.device_for(model_cfg) if runtime is not None else pick_device(model_cfg.device)
-    dtype = None if recipe.dtype == "auto" else getattr(torch, recipe.dtype)
-    model = load_base(model_cfg, settings_models_dir, dtype=dtype, device=device)
+    dtype = dtype_name(recipe.dtype, device)
+    model = load_base(model_cfg, settings_models_dir, dtype=getattr(torch, dtype), device=device)
     tokenizer = load_tokenizer(model_cfg, settings_models_dir)
     tokenizer.padding_side = "right"
     layers = int(model.config.num_hidden_layers)
@@ -90,7 +90,7 @@ def train_adapter(recipe: SFTRecipe, settings_models_dir: Path, roles_file: Role
         per_device_eval_batch_size=recipe.batch_size, learning_rate=recipe.learning_rate,
         warmup_steps=recipe.warmup_steps, lr_scheduler_type="linear", seed=recipe.seed,
         logging_steps=max(1, recipe.steps // 8), save_strategy="no", report_to=[],
-        bf16=recipe.dtype == "bfloat16", fp16=False, gradient_checkpointing=False,
+        bf16=dtype == "bfloat16", fp16=False, gradient_checkpointing=False,
         use_cpu=device == "cpu", dataloader_num_workers=0, max_length=recipe.max_length,
         completion_only_loss=True, disable_tqdm=not progress, shuffle_dataset=True)
     log(f"{role}: fine-tuning a LoRA adapter (r={recipe.lora_r}, top {recipe.top_layers or layers} layers) "

@@ -21,6 +21,7 @@ import numpy as np
 from oversight.constitution import Constitution
 from oversight.eval.metrics import accuracy, auroc
 from oversight.roles import RolesFile
+from oversight.runtime.critic_scores import violation_probs
 from oversight.runtime.heads import Head
 from oversight.runtime.ops import Chat
 from oversight.runtime.prompts import PromptBook
@@ -113,13 +114,12 @@ def _better_wins(head: Head, better: np.ndarray, worse: np.ndarray) -> np.ndarra
 
 def critic_principle_metrics(head: Head, book: PromptBook, constitution: Constitution,
                              demos: Sequence[CritiqueDemo], features: Features) -> dict[str, Any]:
-    """Every held-out answer checked against every principle; AUROC per principle (see trust_metrics)."""
+    """Every held-out answer checked against every principle, scored as the graph scores it (per-principle
+    read-outs where the head has them); AUROC per principle (see trust_metrics)."""
     principles = list(constitution.principles)
-    if not demos or "violation" not in head.spec.outputs:
+    if not demos:
         return {}
-    chats = [book.critic_verdict(p, d.prompt, d.response) for d in demos for p in principles]
-    fields = [{"prompt": d.prompt, "response": d.response} for d in demos for _ in principles]
-    scores = head.binary("violation", features(chats, fields)).reshape(len(demos), len(principles))
+    scores = violation_probs(head, book, principles, [(d.prompt, d.response) for d in demos], features)
     per = principle_aurocs([p.id for p in principles], [d.principle for d in demos],
                            [d.violates for d in demos], scores)
     return {f"principle_auroc.{k}": v for k, v in per.items()} | {"principle_auroc.n": len(demos)}
