@@ -28,6 +28,9 @@ def test_bootstrap_meets_the_held_out_thresholds(trained_home: Settings) -> None
     safety, critic, judge = (_metrics(trained_home, r) for r in ("safety", "critic", "judge"))
     assert safety["harmful.auroc"] >= 0.9 and safety["jailbreak.auroc"] >= 0.9
     assert critic["violation.auroc"] >= 0.85
+    # the graph scores each principle with its own read-out: the gate reads those (routed) figures
+    assert critic["primary"] == "readouts" and critic["auroc"] >= 0.85 and critic["ece"] <= 0.1
+    assert critic["principle_auroc.macro"] >= 0.85  # a harmful answer is flagged under harm, not honesty
     assert judge["preference.accuracy"] >= 0.8
     for metrics, key in ((safety, "harmful"), (safety, "jailbreak"), (critic, "violation"), (judge, "preference")):
         assert metrics[f"{key}.ece"] <= 0.1, f"{key} ECE {metrics[f'{key}.ece']:.3f}"
