@@ -180,7 +180,6 @@ def test_reward_model_ranks_differently_written_pairs(settings: Settings, store:
 
 
 @pytest.mark.model
-@pytest.mark.timeout(1800)  # trains and evaluates the base end to end: ~15 min in float32 on 2 AVX2 cores
 def test_tiny_loop_end_to_end(trained_home: Settings) -> None:
     """Measure, generate data (datagen run), export, SFT then DPO, measure again; the report has both sides."""
     from oversight.store import get_run

@@ -3,9 +3,10 @@
 A single read-out over "request + response + principle" chats learns "this answer is bad" rather
 than "this answer breaks *this* principle" (measured: a harmful answer scored 0.75-0.93 under every
 principle). A per-principle read-out is one weight vector per principle over the features of the
-exchange alone: the principle chooses the weights, not a sentence in the chat, so an everyday answer
-is no longer suspect under every harm principle because it looks unusual under one. It also reads
-each answer once instead of once per principle.
+exchange alone: the principle chooses the weights, not a sentence in the chat, and each read-out is
+trained with the other principles' answers as its negatives (held-out macro AUROC 0.52 -> 0.89; it
+still flags some answers under more than one principle). It also reads each answer once instead of
+once per principle.
 
 A principle the head has no read-out for (a constitution that adds one), or whose text changed since
 the head was trained, falls back to the shared read-out over the verdict chat, which reads the text.
