@@ -90,7 +90,9 @@ def assert_no_leaks(store: Store, run_id: str, settings: Settings) -> int:
         candidates = [c.model_dump() for c in stored.candidates]
         found = trajectory_leaks(stored.prompt, candidates, stored.final_response, constitution.principles, notes)
         assert not found, f"{run_id}/{prompt_id}: {found}"
-        rejected = {r["text"] for r in stored.extra_json.get("rejected_revisions", [])}
+        # a rewrite rejected for repeating its draft unchanged has the draft's text, which stays a candidate
+        rejected = {r["text"] for r in stored.extra_json.get("rejected_revisions", [])
+                    if r["reasons"] != ["it repeats the draft unchanged"]}
         assert not rejected & ({c["text"] for c in candidates} | {stored.final_response}), \
             f"{run_id}/{prompt_id}: a rejected revision became a candidate or the answer"
         assert not rejected & {t for p in stored.preference_pairs for t in (p.chosen, p.rejected)}, \

@@ -83,7 +83,7 @@ def test_no_item_overlaps_training_material_or_samples() -> None:
 
 @pytest.mark.model  # the sentence encoder (a few seconds), not the language model
 def test_no_trust_set_prompt_overlaps_training_material_or_samples() -> None:
-    """Issue 10's sets (calibration, far prompts, far exchanges, far judge pairs) are never trained on:
+    """Issue 10's sets (calibration, far prompts, the everyday check set, far exchanges, far judge pairs) are never trained on:
     no exact or near-duplicate (sentence-encoder cosine >= 0.9) of any training prompt or sample."""
     from types import SimpleNamespace
 
@@ -91,9 +91,9 @@ def test_no_trust_set_prompt_overlaps_training_material_or_samples() -> None:
 
     trust = PROJECT_DIR / "evals" / "trust"
     items = [SimpleNamespace(id=row["id"], prompt=row["prompt"])
-             for name in ("calibration", "far_prompts", "far_exchanges", "far_judge")
+             for name in ("calibration", "far_prompts", "everyday_check", "far_exchanges", "far_judge")
              for row in map(json.loads, (trust / f"{name}.jsonl").read_text().splitlines())]
-    assert len(items) >= 128 + 120 + 40 + 30
+    assert len(items) >= 128 + 120 + 30 + 40 + 30
     others = training_prompts(PROJECT_DIR)
     encoder = SentenceEncoder("all-minilm-l6-v2")
     overlaps = find_overlaps(items, others, encoder.embed, NEAR_DUPLICATE)  # type: ignore[arg-type]

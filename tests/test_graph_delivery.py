@@ -73,6 +73,28 @@ def test_a_harmful_revision_the_judge_prefers_is_not_delivered(settings: Setting
     assert preference_pairs(store, source="ai") == []
 
 
+@pytest.mark.parametrize(("request_p", "response_p", "critic_p", "escalated"), [
+    (0.05, 0.8, 0.05, False),   # a lone answer alarm on a benign request: under benign_request_alarm (0.9)
+    (0.05, 0.95, 0.05, True),   # a strong one counts alone
+    (0.30, 0.8, 0.05, True),    # the request is not rated benign enough: the declared 0.5 applies
+    (0.05, 0.8, 0.6, True),     # the critic raises one too (corroborated): the declared thresholds apply
+    (0.05, 0.05, 0.8, False),   # a lone critic alarm, as above
+])
+def test_a_lone_answer_alarm_on_a_benign_request_needs_the_higher_level(
+        settings: Settings, store: Store, request_p: float, response_p: float, critic_p: float,
+        escalated: bool) -> None:
+    answer = "Dear hiring team, I am writing to apply for the junior designer role."
+    roles = FakeRoles(answers={"q": answer}, violations={answer: {"discrimination": critic_p}},
+                      safety={"q": {"harmful_prob": request_p, "response_harmful_prob": response_p}},
+                      revisions={answer: answer + " Thank you."}, preferences={(answer, answer + " Thank you."): {"*": 0.2}})
+    result = one(settings, store, roles, "q", spec_of(settings))
+    assert (result.route == "escalated") == escalated, result.reasons
+    if not escalated:
+        assert result.final_response == answer
+    off = one(settings, store, roles, "q", spec_of(settings, "delivery.benign_request_below=0"), run_id="r2")
+    assert off.route == "escalated", off.reasons  # without the benign-request level every one of these alarms counts
+
+
 def test_revision_scores_come_from_one_batched_call_per_round_and_the_base_reuses_the_safety_node(
         settings: Settings, store: Store) -> None:
     roles = FakeRoles(answers={"q": BAD}, revisions={BAD: FIXED}, violations={BAD: {"harmful-instructions": 0.9}})

@@ -79,6 +79,23 @@ def test_revise_then_accept_records_ai_pair(settings: Settings, store: Store) ->
     assert (pair.chosen, pair.rejected, pair.probability) == (FIXED, BAD, pytest.approx(0.9))
 
 
+@pytest.mark.parametrize("keep_answer_below", [0.5, 0.0])
+def test_a_rewrite_that_refuses_a_benign_request_is_not_delivered(settings: Settings, store: Store,
+                                                                   keep_answer_below: float) -> None:
+    answer = "Sourdough Corner, The Rising Loaf, Crumb & Crust, Wild Yeast Bakery, Starter Home."
+    refusal = "I can't help with a name for a bakery."
+    roles = FakeRoles(answers={"name my bakery": answer}, revisions={answer: refusal},
+                      violations={answer: {"helpfulness": 0.8}}, default_preference=0.9)
+    spec = load_spec("default", settings.project_dir, [f"delivery.keep_answer_below={keep_answer_below}"])
+    _, _, [result] = run(settings, store, roles, ["name my bakery"], spec)
+    assert roles.calls["revise"] >= 1 and roles.calls["compare"] >= 1  # the judge preferred the refusal
+    if keep_answer_below:
+        assert (result.route, result.final_response) == ("accepted", answer)
+        assert any("refuses a request the safety model rates harmful with only p=0.05" in r for r in result.reasons)
+    else:  # the rule is off: the judge's choice goes out
+        assert (result.route, result.final_response) == ("revised", refusal)
+
+
 @pytest.mark.parametrize("principle", ["balanced", "harmful-instructions"])
 def test_revision_rounds_stop_at_the_limit(settings: Settings, store: Store, principle: str) -> None:
     """The critic still flags the last revision and the judge prefers it: it is delivered only when the

@@ -61,7 +61,12 @@ def filled(trained_home: Settings, runtime: Any, tmp_path_factory: pytest.TempPa
 
 
 def fill_store(settings: Settings, runtime: Any) -> None:
-    """Run PROMPTS through the default graph (every judged case escalates) and decide the escalated ones."""
+    """Run PROMPTS through the default graph and decide the escalated ones.
+
+    The overrides make escalation certain rather than left to how the roles happen to score this traffic:
+    every judged case escalates (judge margin 0.5), and a request the safety model rates harmful goes to a
+    human instead of being blocked outright (the middle band reaches up to p=1), so the harmful prompts
+    give reviewers' refusals, the human rows the retrain must learn from."""
     from oversight.train.bootstrap import resolve_versions
 
     store = Store.open(settings)
@@ -72,7 +77,8 @@ def fill_store(settings: Settings, runtime: Any) -> None:
     versions = resolve_versions(store, roles_file)
     roles = RoleSet(runtime, roles_file, constitution, versions)
     spec = load_spec("default", settings.project_dir, ["revision.rounds=1", "critic.max_critiques=1",
-                                                       "escalation.judge_margin=0.5"])
+                                                       "escalation.judge_margin=0.5", "safety.block_threshold=1",
+                                                       "safety.middle_band=escalate"])
     ctx = GraphContext(roles=roles, constitution=constitution, spec=spec, store=store, run_id="traffic",
                        versions=versions_json(versions))
     with open_checkpointer(settings) as saver:

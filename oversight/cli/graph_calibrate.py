@@ -27,8 +27,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="calibrate: share of benign prompts a reviewer may see (default: 0.03)")
     p.add_argument("--max-refusal", type=float, default=0.01,
                    help="calibrate: share of benign prompts that may be refused (default: 0.01)")
-    p.add_argument("--trust-set", choices=("calibration", "far"), default="calibration",
-                   help="calibrate: prompts from evals/trust/ (far: with --report only; default: calibration)")
+    p.add_argument("--trust-set", choices=("calibration", "far", "check"), default="calibration",
+                   help="calibrate: prompts from evals/trust/ (far, and check: everyday requests, with --report "
+                        "only; default: calibration)")
     p.add_argument("--limit", type=int, help="calibrate: the first N prompts of each style (quick runs)")
     p.add_argument("--replay", metavar="RUN_ID",
                    help="calibrate: choose again from a finished calibration run's states (no model run)")

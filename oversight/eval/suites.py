@@ -143,7 +143,7 @@ def items_hash(items: list[SuiteItem]) -> str:
 # ---- the trust issue's prompt sets (evals/trust/): calibration chooses thresholds, far only reports ----
 
 TRUST_STYLES = ("everyday", "benign_sensitive", "harmful", "jailbreak")
-TRUST_FILES = {"calibration": "calibration.jsonl", "far": "far_prompts.jsonl"}
+TRUST_FILES = {"calibration": "calibration.jsonl", "far": "far_prompts.jsonl", "check": "everyday_check.jsonl"}
 
 
 class TrustPrompt(BaseModel):
@@ -152,7 +152,8 @@ class TrustPrompt(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str = Field(min_length=1)
-    set: Literal["calibration", "far"] = Field(description="calibration: may choose settings; far: reports only")
+    set: Literal["calibration", "far", "check"] = Field(
+        description="calibration: may choose settings; far and check (everyday requests only): report only")
     style: Literal["everyday", "benign_sensitive", "harmful", "jailbreak"]
     prompt: str = Field(min_length=1)
     expected: Literal["comply", "refuse"]
@@ -180,7 +181,8 @@ class TrustSet(BaseModel):
 
 
 def load_trust_set(name: str, project_dir: Path, per_style: int | None = None) -> TrustSet:
-    """evals/trust/calibration.jsonl or far_prompts.jsonl (`calibration`, `far`), validated.
+    """evals/trust/calibration.jsonl, far_prompts.jsonl or everyday_check.jsonl (`calibration`, `far`,
+    `check`), validated.
 
     `per_style` keeps the first N prompts of each style (quick runs and tests); the content hash
     covers exactly the prompts kept.

@@ -18,6 +18,7 @@ from oversight.graph.delivery import (
     band_requires_revision,
     delivered_harm,
     middle_band,
+    needless_refusals,
     rejected_revisions,
 )
 from oversight.graph.rules import (
@@ -48,7 +49,7 @@ def decide(state: State, constitution: Constitution, spec: GraphSpec) -> Decisio
     if band_mode == "revise" and not band_requires_revision(state, spec):
         band_mode = None  # the original already declines: it is checked like any other answer below
         notes = [f"{band}; the original answer already declines, so it was not revised", *notes]
-    proposal, reasons, confidence = _proposal(state, spec, revision_required=band_mode == "revise")
+    proposal, reasons, confidence = _proposal(state, constitution, spec, revision_required=band_mode == "revise")
     escalations: list[str] = []
     if band_mode == "revise":
         if proposal is None:
@@ -69,8 +70,9 @@ def decide(state: State, constitution: Constitution, spec: GraphSpec) -> Decisio
         best_prob = None
         if band_mode != "revise":  # in the band the original is no option, so the judge's doubt about it is moot
             best_prob = combined_rows(state).get(proposal, {}).get("prob_b_better") if proposal else None
-            if best_prob is None and len(candidates) > 1 and combined_rows(state):
-                best_prob = max(r["prob_b_better"] for r in combined_rows(state).values())
+            judged = {i: r for i, r in combined_rows(state).items() if i not in needless_refusals(state, constitution, spec)}
+            if best_prob is None and len(candidates) > 1 and judged:
+                best_prob = max(r["prob_b_better"] for r in judged.values())
         checks = [always_human(state, constitution, spec),
                   critic_safety_disagreement(state, constitution, spec),
                   judge_uncertain(best_prob, spec),
@@ -90,7 +92,7 @@ def _refusal(route: RouteName, reasons: list[str], spec: GraphSpec) -> Decision:
                     reasons=reasons, judge_confidence=None)
 
 
-def _proposal(state: State, spec: GraphSpec, *, revision_required: bool = False
+def _proposal(state: State, constitution: Constitution, spec: GraphSpec, *, revision_required: bool = False
               ) -> tuple[int | None, list[str], float | None]:
     """What the graph would do alone: the candidate index (None = none usable), reasons, judge confidence.
 
@@ -109,19 +111,24 @@ def _proposal(state: State, spec: GraphSpec, *, revision_required: bool = False
         prob = combined[best]["prob_b_better"]
         return best, [f"the judge rates revision {best} best of the revisions (p={prob:.2f} against the "
                       "original)"], prob
-    if len(candidates) <= 1:
+    skipped = needless_refusals(state, constitution, spec)
+    notes = list(skipped.values())
+    combined = {i: row for i, row in combined.items() if i not in skipped}
+    usable = [c["index"] for c in candidates[1:] if c["index"] not in skipped]
+    if len(candidates) <= 1 or not usable:
         if candidates and candidates[0].get("critiques") is not None and spec.has("critic"):
             flagged = [c["principle_id"] for c in violated(candidates[0])]
             if flagged:
                 return 0, [f"the original answer is kept although the critic flags {', '.join(flagged)}: "
-                           "no revision of it was usable"], None
-            return 0, ["the critic finds no principle violated"], None
-        return 0, ["the safety check passed" if spec.has("safety") else "no checks configured"], None
+                           "no revision of it was usable", *notes], None
+            return 0, ["the critic finds no principle violated", *notes], None
+        return 0, ["the safety check passed" if spec.has("safety") else "no checks configured", *notes], None
     if not combined:
-        last = len(candidates) - 1
-        return last, [f"revised in {last} round(s) from the critic's critiques (no judge in this graph)"], None
+        last = usable[-1]
+        return last, [f"revised in {last} round(s) from the critic's critiques (no judge in this graph)",
+                      *notes], None
     best = max(combined, key=lambda i: combined[i]["prob_b_better"])
     prob = combined[best]["prob_b_better"]
     if prob >= 0.5:
-        return best, [f"the judge prefers revision {best} over the original (p={prob:.2f})"], prob
-    return 0, [f"the judge prefers the original over every revision (best revision p={prob:.2f})"], 1 - prob
+        return best, [f"the judge prefers revision {best} over the original (p={prob:.2f})", *notes], prob
+    return 0, [f"the judge prefers the original over every revision (best revision p={prob:.2f})", *notes], 1 - prob

@@ -78,6 +78,37 @@ def response_harm(state: State, index: int) -> float | None:
     return p
 
 
+def benign_request(state: State, spec: GraphSpec) -> bool:
+    """The safety model rates the request harmful and jailbreak below `delivery.benign_request_below`."""
+    safety = state.get("safety")
+    return bool(safety) and max(safety["harmful_prob"], safety.get("jailbreak_prob", 0.0)) \
+        < spec.delivery.benign_request_below
+
+
+def alarm_level(state: State, spec: GraphSpec, declared: float, corroborated: bool = False) -> float:
+    """The probability an answer-level harm alarm must reach: the declared one, raised to
+    `delivery.benign_request_alarm` for a lone alarm on a benign request (`corroborated`: the other model
+    also raised one in this thread). Measured on the calibration set, most answer alarms on everyday
+    requests were lone false alarms, while the harmful requests that only the answer checks caught all
+    had a request score of 0.25 or more."""
+    if corroborated or not benign_request(state, spec):
+        return declared
+    return max(declared, spec.delivery.benign_request_alarm)
+
+
+def _safety_alarm(state: State, spec: GraphSpec) -> bool:
+    """The safety model rates some answer of this thread harmful at the declared threshold."""
+    return any((response_harm(state, c["index"]) or 0.0) >= spec.delivery.response_harmful
+               for c in state.get("candidates", []))
+
+
+def _critic_alarm(state: State, constitution: Constitution, spec: GraphSpec) -> bool:
+    """The critic judges a harm-related principle violated in some answer of this thread (declared threshold)."""
+    return any(constitution.principle(c["principle_id"]).category in spec.escalation.harm_categories
+               and c["violation_prob"] >= spec.delivery.critic_harm
+               for cand in state.get("candidates", []) for c in cand.get("critiques") or [])
+
+
 def delivered_harm(state: State, index: int | None, constitution: Constitution, spec: GraphSpec) -> str | None:
     """The candidate the graph would deliver is rated harmful by the safety model or the critic."""
     candidates = state.get("candidates", [])
@@ -85,19 +116,43 @@ def delivered_harm(state: State, index: int | None, constitution: Constitution, 
         return None
     found = []
     p = response_harm(state, index)
-    if p is not None and p >= spec.delivery.response_harmful:
-        found.append(f"the safety model rates it harmful (p={p:.2f} ≥ {spec.delivery.response_harmful:.2f})")
+    response_level = alarm_level(state, spec, spec.delivery.response_harmful, _critic_alarm(state, constitution, spec))
+    if p is not None and p >= response_level:
+        found.append(f"the safety model rates it harmful (p={p:.2f} ≥ {response_level:.2f})")
+    critic_level = alarm_level(state, spec, spec.delivery.critic_harm, _safety_alarm(state, spec))
     harm = [c for c in candidates[index].get("critiques", [])
             if constitution.principle(c["principle_id"]).category in spec.escalation.harm_categories
-            and c["violation_prob"] >= spec.delivery.critic_harm]
+            and c["violation_prob"] >= critic_level]
     if harm:
         worst = max(harm, key=lambda c: c["violation_prob"])
         found.append(f"the critic judges {worst['principle_id']} violated in it "
-                     f"(p={worst['violation_prob']:.2f} ≥ {spec.delivery.critic_harm:.2f})")
+                     f"(p={worst['violation_prob']:.2f} ≥ {critic_level:.2f})")
     if not found:
         return None
     which = "keep the original answer" if index == 0 else f"deliver revision {index}"
     return f"the graph would {which}, but " + " and ".join(found)
+
+
+def needless_refusals(state: State, constitution: Constitution, spec: GraphSpec) -> dict[int, str]:
+    """Revisions that refuse (the rules classifier's `refuse`: a refusal with nothing after it) a request
+    the safety model rates benign, although the original answers it and would pass the delivery check;
+    each with the reason it is not delivered.
+
+    The reviser is trained to decline harmful requests and sometimes declines everyday ones too ("I can't
+    help with the name, but..."), and the judge does not always rank such a rewrite below the answer. A
+    refusal of a benign request is a failure of its own. Where the critic's harm principles or the safety
+    model flag the original, the refusal may be the fix, and it stays a candidate."""
+    limit = spec.delivery.keep_answer_below
+    safety = state.get("safety") or {}
+    candidates = state.get("candidates", [])
+    if not limit or len(candidates) < 2 or max(safety.get("harmful_prob", 1.0),
+                                               safety.get("jailbreak_prob", 0.0)) >= limit:
+        return {}
+    if original_declines(state) or delivered_harm(state, 0, constitution, spec):
+        return {}
+    return {c["index"]: (f"revision {c['index']} refuses a request the safety model rates harmful with only "
+                         f"p={safety['harmful_prob']:.2f} (< {limit:.2f}), while the original answers it")
+            for c in candidates[1:] if classify(state.get("prompt", ""), c["text"]) == "refuse"}
 
 
 def rejected_revisions(state: State) -> list[str]:

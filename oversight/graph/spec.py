@@ -109,6 +109,20 @@ class DeliverySpec(_Section):
         default=0.5, ge=0, le=1,
         description="critic violation probability on a principle of escalation.harm_categories, for the "
                     "candidate to deliver, at or above which on_harmful applies")
+    benign_request_below: float = Field(
+        default=0.2, ge=0, le=1,
+        description="a request the safety model rates harmful and jailbreak below this counts as benign for "
+                    "benign_request_alarm (0: none does)")
+    benign_request_alarm: float = Field(
+        default=0.9, ge=0, le=1,
+        description="for an answer to a benign request, the answer-level harm alarms (response_harmful, "
+                    "critic_harm, escalation.disagreement) count only at or above this probability: one "
+                    "uncorroborated alarm on an everyday answer is more often false than not")
+    keep_answer_below: float = Field(
+        default=0.5, ge=0, le=1,
+        description="a revision that refuses (or opens with a refusal) is not delivered when the original "
+                    "answered and the safety model rates the request harmful and jailbreak below this: a "
+                    "rewrite may not turn an answer to a benign request into a refusal (0: off)")
     on_harmful: Literal["escalate", "refuse"] = Field(
         default="escalate",
         description="escalate to a human, or deliver the fixed refusal (route blocked); escalate refuses "

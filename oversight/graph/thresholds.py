@@ -29,6 +29,7 @@ TUNABLE_GRIDS: dict[str, tuple[float, ...]] = {
     "escalation.conflict_margin": (0.1, 0.25, 0.5),
     "delivery.response_harmful": PROBABILITIES,
     "delivery.critic_harm": PROBABILITIES,
+    "delivery.benign_request_alarm": (0.5, 0.7, 0.9, 1.0),
 }
 
 

@@ -104,10 +104,11 @@ class TrustText(BaseModel):
 
 
 def trust_texts(project_dir: Path = PROJECT_DIR) -> list[TrustText]:
-    """Every prompt and answer of evals/trust: calibration and far prompts, far exchanges, far judge pairs."""
+    """Every prompt and answer of evals/trust: calibration, far and everyday-check prompts, far exchanges,
+    far judge pairs."""
     folder = project_dir / TRUST_DIR
     out: list[TrustText] = []
-    for name in ("calibration.jsonl", "far_prompts.jsonl"):
+    for name in ("calibration.jsonl", "far_prompts.jsonl", "everyday_check.jsonl"):
         path = folder / name
         lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
         out += [TrustText(id=row["id"], prompt=row["prompt"]) for row in map(json.loads, filter(str.strip, lines))]
