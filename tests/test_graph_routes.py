@@ -229,7 +229,8 @@ def test_refuse_with_a_reference_answer_and_a_timed_out_refusal(settings: Settin
 
 
 def test_guard_blocks_harmful_answers_and_generate_never_stops(settings: Settings, store: Store) -> None:
-    roles = FakeRoles(answers={"q": BAD}, safety={"q": {"response_harmful_prob": 0.95}})
+    # 0.85 on a request rated benign (0.05): the guard has no critic, so its 0.8 applies as declared
+    roles = FakeRoles(answers={"q": BAD}, safety={"q": {"response_harmful_prob": 0.85}})
     guard = spec_with("guard", settings)
     _, _, [blocked] = run(settings, store, roles, ["q"], guard, run_id="guard")
     assert blocked.route == "blocked" and blocked.final_response == guard.safety.refusal_message
