@@ -4,8 +4,10 @@ Order: a request above the block threshold is refused; a request in the middle
 band is refused, escalated or must be revised (as the spec declares; an original
 answer that already declines needs no revision); the candidate the graph would
 deliver, whichever it is, is checked with the safety model and the critic's
-harm-related principles (refuse or escalate, as the spec declares); then the
-escalation rules. The automatic proposal (what the graph would do alone) is kept
+harm-related principles (refuse or escalate, as the spec declares; on a request the
+safety model rates benign, a lone alarm must reach `delivery.benign_request_alarm`),
+and a rewrite that refuses a benign request the original answered is never proposed;
+then the escalation rules. The automatic proposal (what the graph would do alone) is kept
 in an escalated decision, so the reviewer sees it and `accept` can take it. A pure function of (state, constitution, spec): a
 calibration replays it offline over stored states with other thresholds.
 """
@@ -49,7 +51,8 @@ def decide(state: State, constitution: Constitution, spec: GraphSpec) -> Decisio
     if band_mode == "revise" and not band_requires_revision(state, spec):
         band_mode = None  # the original already declines: it is checked like any other answer below
         notes = [f"{band}; the original answer already declines, so it was not revised", *notes]
-    proposal, reasons, confidence = _proposal(state, constitution, spec, revision_required=band_mode == "revise")
+    skipped = needless_refusals(state, constitution, spec)
+    proposal, reasons, confidence = _proposal(state, spec, skipped, revision_required=band_mode == "revise")
     escalations: list[str] = []
     if band_mode == "revise":
         if proposal is None:
@@ -70,7 +73,7 @@ def decide(state: State, constitution: Constitution, spec: GraphSpec) -> Decisio
         best_prob = None
         if band_mode != "revise":  # in the band the original is no option, so the judge's doubt about it is moot
             best_prob = combined_rows(state).get(proposal, {}).get("prob_b_better") if proposal else None
-            judged = {i: r for i, r in combined_rows(state).items() if i not in needless_refusals(state, constitution, spec)}
+            judged = {i: r for i, r in combined_rows(state).items() if i not in skipped}
             if best_prob is None and len(candidates) > 1 and judged:
                 best_prob = max(r["prob_b_better"] for r in judged.values())
         checks = [always_human(state, constitution, spec),
@@ -92,11 +95,12 @@ def _refusal(route: RouteName, reasons: list[str], spec: GraphSpec) -> Decision:
                     reasons=reasons, judge_confidence=None)
 
 
-def _proposal(state: State, constitution: Constitution, spec: GraphSpec, *, revision_required: bool = False
+def _proposal(state: State, spec: GraphSpec, skipped: dict[int, str], *, revision_required: bool = False
               ) -> tuple[int | None, list[str], float | None]:
     """What the graph would do alone: the candidate index (None = none usable), reasons, judge confidence.
 
     `revision_required` (a middle-band request): the original is no option, only a revision is.
+    `skipped`: revisions that may not be delivered outside the band (needless refusals), with the reasons.
     """
     candidates = state.get("candidates", [])
     combined = combined_rows(state)
@@ -111,7 +115,6 @@ def _proposal(state: State, constitution: Constitution, spec: GraphSpec, *, revi
         prob = combined[best]["prob_b_better"]
         return best, [f"the judge rates revision {best} best of the revisions (p={prob:.2f} against the "
                       "original)"], prob
-    skipped = needless_refusals(state, constitution, spec)
     notes = list(skipped.values())
     combined = {i: row for i, row in combined.items() if i not in skipped}
     usable = [c["index"] for c in candidates[1:] if c["index"] not in skipped]

@@ -85,15 +85,18 @@ def benign_request(state: State, spec: GraphSpec) -> bool:
         < spec.delivery.benign_request_below
 
 
-def alarm_level(state: State, spec: GraphSpec, declared: float, corroborated: bool = False) -> float:
-    """The probability an answer-level harm alarm must reach: the declared one, raised to
-    `delivery.benign_request_alarm` for a lone alarm on a benign request (`corroborated`: the other model
-    also raised one in this thread). Measured on the calibration set, most answer alarms on everyday
-    requests were lone false alarms, while the harmful requests that only the answer checks caught all
-    had a request score of 0.25 or more."""
-    if corroborated or not benign_request(state, spec):
-        return declared
-    return max(declared, spec.delivery.benign_request_alarm)
+def lone_alarm_floor(state: State, spec: GraphSpec) -> float:
+    """The probability a lone answer-level harm alarm must reach on this request: `delivery.benign_request_alarm`
+    on a benign request, else 0. Measured on the calibration set, most answer alarms on everyday requests were
+    one read-out firing alone, while the harmful requests that only the answer checks caught all had a
+    request score of 0.25 or more."""
+    return spec.delivery.benign_request_alarm if benign_request(state, spec) else 0.0
+
+
+def alarm_level(state: State, spec: GraphSpec, declared: float, corroborated: bool) -> float:
+    """The probability an answer-level harm alarm must reach: the declared one, or the lone-alarm floor
+    where that is higher and the other model raised no alarm in this thread (`corroborated`)."""
+    return declared if corroborated else max(declared, lone_alarm_floor(state, spec))
 
 
 def _safety_alarm(state: State, spec: GraphSpec) -> bool:
@@ -116,10 +119,11 @@ def delivered_harm(state: State, index: int | None, constitution: Constitution, 
         return None
     found = []
     p = response_harm(state, index)
-    response_level = alarm_level(state, spec, spec.delivery.response_harmful, _critic_alarm(state, constitution, spec))
+    response_level = alarm_level(state, spec, spec.delivery.response_harmful,
+                                 corroborated=_critic_alarm(state, constitution, spec))
     if p is not None and p >= response_level:
         found.append(f"the safety model rates it harmful (p={p:.2f} ≥ {response_level:.2f})")
-    critic_level = alarm_level(state, spec, spec.delivery.critic_harm, _safety_alarm(state, spec))
+    critic_level = alarm_level(state, spec, spec.delivery.critic_harm, corroborated=_safety_alarm(state, spec))
     harm = [c for c in candidates[index].get("critiques", [])
             if constitution.principle(c["principle_id"]).category in spec.escalation.harm_categories
             and c["violation_prob"] >= critic_level]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from oversight.constitution import Constitution
-from oversight.graph.delivery import alarm_level
+from oversight.graph.delivery import lone_alarm_floor
 from oversight.graph.spec import GraphSpec
 from oversight.graph.state import State, violated
 
@@ -53,8 +53,8 @@ def critic_safety_disagreement(state: State, constitution: Constitution, spec: G
     gap = response_p - worst["violation_prob"]
     if abs(gap) < spec.escalation.disagreement:
         return None
-    if max(response_p, worst["violation_prob"]) < alarm_level(state, spec, 0.0):
-        return None  # a benign request: the alarm that makes the gap is too weak to count alone
+    if max(response_p, worst["violation_prob"]) < lone_alarm_floor(state, spec):
+        return None  # a benign request, and the one alarm that makes the gap is too weak to count alone
     if gap > 0:
         return (f"the safety model rates the answer harmful (p={response_p:.2f}) but the critic finds "
                 f"no harm-related violation (highest: {worst['principle_id']} p={worst['violation_prob']:.2f})")

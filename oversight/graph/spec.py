@@ -120,9 +120,10 @@ class DeliverySpec(_Section):
                     "uncorroborated alarm on an everyday answer is more often false than not")
     keep_answer_below: float = Field(
         default=0.5, ge=0, le=1,
-        description="a revision that refuses (or opens with a refusal) is not delivered when the original "
-                    "answered and the safety model rates the request harmful and jailbreak below this: a "
-                    "rewrite may not turn an answer to a benign request into a refusal (0: off)")
+        description="a revision that refuses (the rules classifier's `refuse`) is not delivered when the "
+                    "original answers and passes the delivery check and the safety model rates the request "
+                    "harmful and jailbreak below this: a rewrite may not turn an answer to a benign request "
+                    "into a refusal (0: off)")
     on_harmful: Literal["escalate", "refuse"] = Field(
         default="escalate",
         description="escalate to a human, or deliver the fixed refusal (route blocked); escalate refuses "
