@@ -8,12 +8,20 @@ critiques), so a calibration can replay them offline with other thresholds.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from oversight.classify import classify
 from oversight.constitution import Constitution, Principle
 from oversight.graph.spec import GraphSpec
 from oversight.graph.state import State
+
+
+@lru_cache(maxsize=8192)
+def _label(prompt: str, text: str) -> str:
+    """The rules classifier's label, cached: a calibration replays the decision over thousands of settings
+    for the same stored answers, and the classifier was a third of that time."""
+    return classify(prompt, text)
 
 
 def middle_band(safety: dict[str, Any] | None, spec: GraphSpec) -> str | None:
@@ -34,7 +42,7 @@ def original_declines(state: State) -> bool:
     toward a refusal: rewriting it would cost a critique and a rewrite and could only add content.
     A refusal followed by help is labelled `partial`, not `refuse`, and is revised as before."""
     candidates = state.get("candidates", [])
-    return bool(candidates) and classify(state.get("prompt", ""), candidates[0]["text"]) == "refuse"
+    return bool(candidates) and _label(state.get("prompt", ""), candidates[0]["text"]) == "refuse"
 
 
 def band_requires_revision(state: State, spec: GraphSpec) -> bool:
@@ -156,7 +164,7 @@ def needless_refusals(state: State, constitution: Constitution, spec: GraphSpec)
         return {}
     return {c["index"]: (f"revision {c['index']} refuses a request the safety model rates harmful with only "
                          f"p={safety['harmful_prob']:.2f} (< {limit:.2f}), while the original answers it")
-            for c in candidates[1:] if classify(state.get("prompt", ""), c["text"]) == "refuse"}
+            for c in candidates[1:] if _label(state.get("prompt", ""), c["text"]) == "refuse"}
 
 
 def rejected_revisions(state: State) -> list[str]:
