@@ -10,24 +10,25 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from oversight.constitution import load_constitution
 from oversight.graph.build import compile_spec
 from oversight.graph.context import GraphContext
 from oversight.graph.inputs import Prompt
 from oversight.graph.runner import open_checkpointer, run_prompts
-from oversight.graph.spec import load_spec
+from oversight.graph.spec import ADDED_FIELDS, load_spec
 from oversight.review import ReviewConfig, ReviewService
 from oversight.settings import PROJECT_DIR, Settings
 from oversight.store import Store, get_review, get_trajectory, preference_pairs
+from oversight.store.tables import Trajectory
 from tests.conftest import PG_URL
 from tests.review_seed import APPLY_SCRIPT, BAD, FIXED, scripted_roles
 
 
-def escalate(settings: Settings, store: Store, run_id: str = "r1") -> int:
+def escalate(settings: Settings, store: Store, run_id: str = "r1", overrides: list[str] | None = None) -> int:
     """Run prompt "q" through the default graph with scripted roles: it waits for a human."""
-    spec = load_spec("default", settings.project_dir)
+    spec = load_spec("default", settings.project_dir, overrides)
     ctx = GraphContext(roles=scripted_roles(), constitution=load_constitution(spec.constitution, settings.project_dir),
                        spec=spec, store=store, run_id=run_id, versions={"base": "bare"})
     with open_checkpointer(settings) as saver:
@@ -95,6 +96,24 @@ def test_decision_resumes_the_thread_from_a_fresh_process_and_stores_human_pairs
     assert get_review(store, item).status == "applied"
     again = apply_elsewhere()
     assert again.returncode == 0 and json.loads(again.stdout.strip().splitlines()[-1]) == []
+
+
+def test_a_thread_paused_before_the_delivery_fields_existed_resumes_after_the_upgrade(
+        settings: Settings, store: Store) -> None:
+    """A trajectory stored before 2026-12-06 holds a spec without the delivery fields added then
+    (graph/spec.py ADDED_FIELDS); it must keep its hash and decide as it did, so its review applies."""
+    item = escalate(settings, store, overrides=[f"{s}.{f}={v}" for (s, f), v in ADDED_FIELDS.items()])
+    with store.session() as session:  # the spec as the earlier release stored it: without those fields
+        row = session.scalars(select(Trajectory).where(Trajectory.run_id == "r1")).one()
+        spec = dict(row.extra_json["spec"])
+        spec["delivery"] = {k: v for k, v in spec["delivery"].items() if ("delivery", k) not in ADDED_FIELDS}
+        row.extra_json = {**row.extra_json, "spec": spec}
+    decide(store, item, {"action": "refuse"})
+    done = apply_elsewhere()
+    assert done.returncode == 0, done.stderr
+    [outcome] = json.loads(done.stdout.strip().splitlines()[-1])
+    assert outcome["ok"], outcome
+    assert get_trajectory(store, "r1", "p0").status == "done" and get_review(store, item).status == "applied"
 
 
 def test_crash_between_record_and_apply_is_recovered_by_apply(settings: Settings, store: Store) -> None:

@@ -60,11 +60,11 @@ class GraphResumer:
         self._roles.clear()
 
     def _spec(self, item: ReviewRecord, run: Any) -> Any:
-        from oversight.graph.spec import GraphSpec, load_spec
+        from oversight.graph.spec import load_spec, stored_spec
 
         stored = get_trajectory(self.store, item.run_id, item.prompt_id)
         raw = (stored.extra_json.get("spec") if stored is not None else None) or None
-        spec = GraphSpec.model_validate(raw) if raw else load_spec(run.graph_name, self.settings.project_dir)
+        spec = stored_spec(raw) if raw else load_spec(run.graph_name, self.settings.project_dir)
         if spec.content_hash != run.graph_hash:
             raise OversightError(f"run {run.id} ran graph {run.graph_name} with hash {run.graph_hash}, but the "
                                  f"spec found has {spec.content_hash}; its threads cannot be resumed safely")

@@ -29,6 +29,17 @@ MIDDLE_BAND_CRITIQUE = ("The request may be asking for something harmful, and th
                         "safe, general help.")
 
 
+# Fields added after specs were first stored, with the value that reproduces the behaviour from before
+# them. A stored spec without such a field (the one a paused thread ran under, in its trajectory) gets
+# this value (`stored_spec`), and a field at this value is left out of the content hash, so a spec from
+# before keeps its hash and its paused threads can still be resumed after an upgrade.
+ADDED_FIELDS: dict[tuple[str, str], Any] = {
+    ("delivery", "benign_request_below"): 0.0,   # 2026-12-06: 0 = every request is treated alike
+    ("delivery", "benign_request_alarm"): 0.9,   # 2026-12-06: unused while benign_request_below is 0
+    ("delivery", "keep_answer_below"): 0.0,      # 2026-12-06: 0 = refusing rewrites may be delivered
+}
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -185,8 +196,20 @@ class GraphSpec(_Section):
     def content_hash(self) -> str:
         """Hash of what the graph does (checkpoint retention left out: it changes no answer)."""
         data = self.model_dump(mode="json", exclude={"checkpoints"})
+        for (section, field), before in ADDED_FIELDS.items():
+            if data[section].get(field) == before:
+                del data[section][field]
         blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def stored_spec(raw: dict[str, Any]) -> GraphSpec:
+    """A spec as stored with a trajectory, validated; fields it predates get their before-values
+    (ADDED_FIELDS), so it decides as it did and keeps its content hash."""
+    filled = {key: (dict(value) if isinstance(value, dict) else value) for key, value in raw.items()}
+    for (section, field), before in ADDED_FIELDS.items():
+        filled.setdefault(section, {}).setdefault(field, before)
+    return GraphSpec.model_validate(filled)
 
 
 def load_spec(name_or_path: str | Path, project_dir: Path, overrides: list[str] | None = None) -> GraphSpec:
