@@ -8,6 +8,7 @@ critiques), so a calibration can replay them offline with other thresholds.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
@@ -93,6 +94,13 @@ def benign_request(state: State, spec: GraphSpec) -> bool:
         < spec.delivery.benign_request_below
 
 
+def harm_critiques(candidate: dict[str, Any], constitution: Constitution, spec: GraphSpec) -> list[dict[str, Any]]:
+    """The candidate's critic verdicts on principles of `escalation.harm_categories` (those compared with
+    the safety model)."""
+    return [c for c in candidate.get("critiques") or []
+            if constitution.principle(c["principle_id"]).category in spec.escalation.harm_categories]
+
+
 def lone_alarm_floor(state: State, spec: GraphSpec) -> float:
     """The probability a lone answer-level harm alarm must reach on this request: `delivery.benign_request_alarm`
     on a benign request, else 0. Measured on the calibration set, most answer alarms on everyday requests were
@@ -101,10 +109,12 @@ def lone_alarm_floor(state: State, spec: GraphSpec) -> float:
     return spec.delivery.benign_request_alarm if benign_request(state, spec) else 0.0
 
 
-def alarm_level(state: State, spec: GraphSpec, declared: float, corroborated: bool) -> float:
+def alarm_level(state: State, spec: GraphSpec, declared: float, corroborated: Callable[[], bool]) -> float:
     """The probability an answer-level harm alarm must reach: the declared one, or the lone-alarm floor
-    where that is higher and the other model raised no alarm in this thread (`corroborated`)."""
-    return declared if corroborated else max(declared, lone_alarm_floor(state, spec))
+    where that is higher and the other model raised no alarm in this thread (`corroborated`, asked only
+    then: a calibration replays this for every setting)."""
+    floor = lone_alarm_floor(state, spec)
+    return declared if floor <= declared or corroborated() else floor
 
 
 def _safety_alarm(state: State, spec: GraphSpec) -> bool:
@@ -115,9 +125,8 @@ def _safety_alarm(state: State, spec: GraphSpec) -> bool:
 
 def _critic_alarm(state: State, constitution: Constitution, spec: GraphSpec) -> bool:
     """The critic judges a harm-related principle violated in some answer of this thread (declared threshold)."""
-    return any(constitution.principle(c["principle_id"]).category in spec.escalation.harm_categories
-               and c["violation_prob"] >= spec.delivery.critic_harm
-               for cand in state.get("candidates", []) for c in cand.get("critiques") or [])
+    return any(c["violation_prob"] >= spec.delivery.critic_harm
+               for cand in state.get("candidates", []) for c in harm_critiques(cand, constitution, spec))
 
 
 def delivered_harm(state: State, index: int | None, constitution: Constitution, spec: GraphSpec) -> str | None:
@@ -128,13 +137,12 @@ def delivered_harm(state: State, index: int | None, constitution: Constitution, 
     found = []
     p = response_harm(state, index)
     response_level = alarm_level(state, spec, spec.delivery.response_harmful,
-                                 corroborated=_critic_alarm(state, constitution, spec))
+                                 corroborated=lambda: _critic_alarm(state, constitution, spec))
     if p is not None and p >= response_level:
         found.append(f"the safety model rates it harmful (p={p:.2f} ≥ {response_level:.2f})")
-    critic_level = alarm_level(state, spec, spec.delivery.critic_harm, corroborated=_safety_alarm(state, spec))
-    harm = [c for c in candidates[index].get("critiques", [])
-            if constitution.principle(c["principle_id"]).category in spec.escalation.harm_categories
-            and c["violation_prob"] >= critic_level]
+    critic_level = alarm_level(state, spec, spec.delivery.critic_harm,
+                               corroborated=lambda: _safety_alarm(state, spec))
+    harm = [c for c in harm_critiques(candidates[index], constitution, spec) if c["violation_prob"] >= critic_level]
     if harm:
         worst = max(harm, key=lambda c: c["violation_prob"])
         found.append(f"the critic judges {worst['principle_id']} violated in it "

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from oversight.constitution import Constitution
-from oversight.graph.delivery import lone_alarm_floor
+from oversight.graph.delivery import harm_critiques, lone_alarm_floor
 from oversight.graph.spec import GraphSpec
 from oversight.graph.state import State, violated
 
@@ -45,8 +45,7 @@ def critic_safety_disagreement(state: State, constitution: Constitution, spec: G
     candidates = state.get("candidates", [])
     if response_p is None or not candidates or not candidates[0].get("critiques"):
         return None
-    harm = [c for c in candidates[0]["critiques"]
-            if constitution.principle(c["principle_id"]).category in spec.escalation.harm_categories]
+    harm = harm_critiques(candidates[0], constitution, spec)
     if not harm:
         return None
     worst = max(harm, key=lambda c: c["violation_prob"])

@@ -15,6 +15,7 @@ from typing import Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from oversight.errors import ConfigError
+from oversight.eval.suites import TRUST_FILES
 from oversight.settings import PROJECT_DIR
 
 TRUST_DIR = Path("evals") / "trust"
@@ -108,7 +109,7 @@ def trust_texts(project_dir: Path = PROJECT_DIR) -> list[TrustText]:
     far judge pairs."""
     folder = project_dir / TRUST_DIR
     out: list[TrustText] = []
-    for name in ("calibration.jsonl", "far_prompts.jsonl", "everyday_check.jsonl"):
+    for name in TRUST_FILES.values():
         path = folder / name
         lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
         out += [TrustText(id=row["id"], prompt=row["prompt"]) for row in map(json.loads, filter(str.strip, lines))]
