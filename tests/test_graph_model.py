@@ -30,14 +30,17 @@ def real_roles(request: pytest.FixtureRequest, runtime: Any, settings: Settings)
     return RoleSet(runtime, roles_file, constitution, versions), versions_json(versions)
 
 
+# Every node runs once: the critic flags everything and the answer is rewritten once, nothing is blocked,
+# there is no middle band, no delivery check and no escalation.
+EVERY_NODE = ["revision.rounds=1", "critic.violation_threshold=0.02", "critic.max_critiques=1",
+              "safety.block_threshold=1.0", "safety.harmful_threshold=1.0", "delivery.response_harmful=1.0",
+              "delivery.critic_harm=1.0", "escalation.enabled=false"]
+
+
 @pytest.mark.model
 def test_prompt_goes_through_every_node(request: pytest.FixtureRequest, runtime: Any, settings: Settings) -> None:
     roles, versions = real_roles(request, runtime, settings)
-    # Every node runs: the critic flags everything, nothing is blocked, no check refuses the answer.
-    spec = load_spec("default", settings.project_dir, [
-        "revision.rounds=1", "critic.violation_threshold=0.02", "critic.max_critiques=1",
-        "safety.block_threshold=1.0", "safety.harmful_threshold=1.0", "delivery.response_harmful=1.0",
-        "delivery.critic_harm=1.0", "escalation.enabled=false"])
+    spec = load_spec("default", settings.project_dir, EVERY_NODE)
     store = Store.open(settings)
     ctx = GraphContext(roles=roles, constitution=load_constitution("default", settings.project_dir),
                        spec=spec, store=store, run_id="e2e", versions=versions)
