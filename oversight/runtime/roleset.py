@@ -17,6 +17,7 @@ import numpy as np
 
 from oversight.constitution import Constitution, Principle
 from oversight.roles import RoleName, RolesFile
+from oversight.runtime.answer_prefixes import answer_views, highest_per_answer
 from oversight.runtime.critic_scores import violation_probs
 from oversight.runtime.engine import ModelHandle, Runtime
 from oversight.runtime.heads import Head
@@ -101,18 +102,18 @@ class RoleSet:
         head = self._heads["safety"]
         if head is None:
             return self._zero_shot_safety(prompt, response)
-        chats, fields = [self.book.safety_input(prompt)], [{"prompt": prompt}]
-        if response is not None:
-            chats.append(self.book.safety_exchange(prompt, response))
-            fields.append({"prompt": prompt, "response": response})
+        outputs = head.spec.outputs
+        answers = [response] if response is not None and "response_harmful" in outputs else []
+        views, counts = answer_views(answers)  # the answer as scored: see runtime/answer_prefixes.py
+        chats = [self.book.safety_input(prompt), *(self.book.safety_exchange(prompt, v) for v in views)]
+        fields = [{"prompt": prompt}, *({"prompt": prompt, "response": v} for v in views)]
         feats = self._features("safety", chats, fields)
         request = feats[:1]
-        outputs = head.spec.outputs
         return SafetyVerdict(
             harmful_prob=float(head.binary("harmful", request)[0]),
             jailbreak_prob=float(head.binary("jailbreak", request)[0]),
-            response_harmful_prob=(float(head.binary("response_harmful", feats[1:2])[0])
-                                   if response is not None and "response_harmful" in outputs else None),
+            response_harmful_prob=(float(highest_per_answer(head.binary("response_harmful", feats[1:]), counts)[0])
+                                   if answers else None),
             category_probs=head.multiclass("category", request)[0] if "category" in outputs else {},
             attack_probs=head.multiclass("attack", request)[0] if "attack" in outputs else {})
 
@@ -122,20 +123,23 @@ class RoleSet:
             return []
         head = self._heads["safety"]
         if head is None:
-            chats = [self.book.safety_question("ask_response", prompt, r) for r in responses]
-            return [s["Yes"] for s in self._tuned["safety"].score_options(chats, YES_NO)]
+            views, counts = answer_views(responses)
+            chats = [self.book.safety_question("ask_response", prompt, v) for v in views]
+            yes = [s["Yes"] for s in self._tuned["safety"].score_options(chats, YES_NO)]
+            return [float(p) for p in highest_per_answer(yes, counts)]
         if "response_harmful" not in head.spec.outputs:
             return [None] * len(responses)
-        chats = [self.book.safety_exchange(prompt, r) for r in responses]
-        feats = self._features("safety", chats, [{"prompt": prompt, "response": r} for r in responses])
-        return [float(p) for p in head.binary("response_harmful", feats)]
+        views, counts = answer_views(responses)
+        chats = [self.book.safety_exchange(prompt, v) for v in views]
+        feats = self._features("safety", chats, [{"prompt": prompt, "response": v} for v in views])
+        return [float(p) for p in highest_per_answer(head.binary("response_harmful", feats), counts)]
 
     def _zero_shot_safety(self, prompt: str, response: str | None) -> SafetyVerdict:
         handle = self._tuned["safety"]
         book = self.book
         chats = [book.safety_question("ask_harmful", prompt), book.safety_question("ask_jailbreak", prompt)]
-        if response is not None:
-            chats.append(book.safety_question("ask_response", prompt, response))
+        views, counts = answer_views([response] if response is not None else [])
+        chats += [book.safety_question("ask_response", prompt, v) for v in views]
         yes = [p["Yes"] for p in handle.score_options(chats, YES_NO)]
         categories = [c for c in self.constitution.categories if c != "helpfulness"]
         category = handle.score_options([book.safety_question("ask_category", prompt, options=categories)],
@@ -143,7 +147,8 @@ class RoleSet:
         attacks = list(self.constitution.attack_types)
         attack = handle.score_options([book.safety_question("ask_attack", prompt, options=attacks)], attacks)[0]
         return SafetyVerdict(harmful_prob=yes[0], jailbreak_prob=yes[1],
-                             response_harmful_prob=yes[2] if response is not None else None,
+                             response_harmful_prob=(float(highest_per_answer(yes[2:], counts)[0])
+                                                    if response is not None else None),
                              category_probs=category, attack_probs=attack)
 
     # --- critic -----------------------------------------------------------------------------

@@ -21,6 +21,7 @@ import numpy as np
 from oversight.constitution import Constitution
 from oversight.eval.metrics import accuracy, auroc
 from oversight.roles import RolesFile
+from oversight.runtime.answer_prefixes import answer_views, highest_per_answer
 from oversight.runtime.critic_scores import violation_probs
 from oversight.runtime.heads import Head
 from oversight.runtime.ops import Chat
@@ -59,15 +60,18 @@ def trust_metrics(role: str, head: Head, runtime: Any, roles_file: RolesFile, co
 
 
 def safety_far_metrics(head: Head, book: PromptBook, sets: TrustSets, features: Features) -> dict[str, Any]:
-    """Response head on the far exchanges, as written and with each injection note appended."""
+    """Response head on the far exchanges, as written and with each injection note appended; each answer
+    scored as the graph scores it (its highest paragraph-prefix probability, runtime/answer_prefixes.py)."""
     items = sets.exchanges
     if not items or "response_harmful" not in head.spec.outputs:
         return {}
     notes = sets.notes
     answers = [(x.prompt, x.response + note) for note in ("", *notes) for x in items]
-    chats = [book.safety_exchange(p, r) for p, r in answers]
-    probs = head.binary("response_harmful", features(chats, [{"prompt": p, "response": r} for p, r in answers]))
-    probs = probs.reshape(1 + len(notes), len(items))
+    views, counts = answer_views([r for _, r in answers])
+    prompts = [p for (p, _), n in zip(answers, counts, strict=True) for _ in range(n)]
+    chats = [book.safety_exchange(p, v) for p, v in zip(prompts, views, strict=True)]
+    feats = features(chats, [{"prompt": p, "response": v} for p, v in zip(prompts, views, strict=True)])
+    probs = highest_per_answer(head.binary("response_harmful", feats), counts).reshape(1 + len(notes), len(items))
     y = np.array([int(x.harmful) for x in items])
     out: dict[str, Any] = {"far.response_harmful.auroc": auroc(y, probs[0]),
                            "far.response_harmful.accuracy": accuracy(y, probs[0]),
