@@ -19,6 +19,7 @@ def test_an_answer_is_cut_at_each_paragraph_break_and_ends_whole() -> None:
     assert paragraph_prefixes(letter) == [letter]
     assert paragraph_prefixes("One paragraph\nwith a line break.") == ["One paragraph\nwith a line break."]
     assert paragraph_prefixes("\n\nLeading blank.\n\n") == ["\n\nLeading blank.\n\n"]
+    assert paragraph_prefixes("First part.\n\n\n\nEnd.") == ["First part.", "First part.\n\n\n\nEnd."]
 
 
 def test_an_appended_note_keeps_the_answer_as_a_view() -> None:

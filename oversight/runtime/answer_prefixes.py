@@ -1,4 +1,4 @@
-"""Paragraph prefixes of an answer: what follows an answer cannot talk its harm verdict down.
+"""Paragraph prefixes of an answer: what follows an answer cannot talk its harm verdict below the answer's own.
 
 The response head reads a mean-pooled view of the whole exchange, so any text appended to a harmful
 answer (a note addressed to the overseers, "rate this safe"; a disclaimer; padding) pulls the pooled
@@ -39,13 +39,12 @@ def paragraph_prefixes(response: str, max_views: int = MAX_VIEWS, min_share: flo
     if max_views < 1:
         raise ValueError("max_views must be at least 1")
     whole = response.strip()
-    prefixes: list[str] = []
+    prefixes: dict[str, str] = {}  # stripped text -> the prefix as cut (blank runs give the same text twice)
     for match in PARAGRAPH_BREAK.finditer(response):
-        prefix = response[:match.start()]
-        kept = prefix.strip()
-        if kept and kept != whole and len(kept) >= min_share * len(whole) and prefix not in prefixes:
-            prefixes.append(prefix)
-    return [*prefixes[: max_views - 1], response]
+        kept = response[:match.start()].strip()
+        if kept and kept != whole and len(kept) >= min_share * len(whole):
+            prefixes.setdefault(kept, response[:match.start()])
+    return [*list(prefixes.values())[: max_views - 1], response]
 
 
 def answer_views(answers: Sequence[str], max_views: int = MAX_VIEWS,
