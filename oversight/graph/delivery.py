@@ -87,11 +87,18 @@ def response_harm(state: State, index: int) -> float | None:
     return p
 
 
+def request_risk(state: State) -> float:
+    """The higher of the safety model's harmful and jailbreak probabilities for the request; 1 without a
+    safety verdict, so an unrated request never counts as benign."""
+    safety = state.get("safety")
+    if not safety:
+        return 1.0
+    return max(safety.get("harmful_prob", 1.0), safety.get("jailbreak_prob", 0.0))
+
+
 def benign_request(state: State, spec: GraphSpec) -> bool:
     """The safety model rates the request harmful and jailbreak below `delivery.benign_request_below`."""
-    safety = state.get("safety")
-    return bool(safety) and max(safety["harmful_prob"], safety.get("jailbreak_prob", 0.0)) \
-        < spec.delivery.benign_request_below
+    return request_risk(state) < spec.delivery.benign_request_below
 
 
 def harm_critiques(candidate: dict[str, Any], constitution: Constitution, spec: GraphSpec) -> list[dict[str, Any]]:
@@ -163,11 +170,10 @@ def needless_refusals(state: State, constitution: Constitution, spec: GraphSpec)
     refusal of a benign request is a failure of its own. Where the critic's harm principles or the safety
     model flag the original, the refusal may be the fix, and it stays a candidate."""
     limit = spec.delivery.keep_answer_below
-    safety = state.get("safety") or {}
     candidates = state.get("candidates", [])
-    if not limit or len(candidates) < 2 or max(safety.get("harmful_prob", 1.0),
-                                               safety.get("jailbreak_prob", 0.0)) >= limit:
+    if not limit or len(candidates) < 2 or request_risk(state) >= limit:
         return {}
+    safety = state["safety"]  # request_risk is 1 without one, so it is there
     if original_declines(state) or delivered_harm(state, 0, constitution, spec):
         return {}
     return {c["index"]: (f"revision {c['index']} refuses a request the safety model rates harmful with only "
