@@ -132,4 +132,7 @@ def trust_lines(role: str, metrics: dict[str, Any]) -> list[str]:
         lines.append(f"injection (notes on {where}): {shown(f'{prefix}.mean_shift', 'mean shift')} "
                      f"(signed {figure(metrics[f'{prefix}.mean_signed_shift'])}), "
                      f"{shown(f'{prefix}.flips', 'flips')} of {metrics.get(f'{prefix}.n')}")
+    if measured("injection.notes_found", "far.notes_dropped_from_plain"):
+        lines.append(f"notes to the overseers found and set aside: {metrics['injection.notes_found']:.0%} of "
+                     f"noted answers; far answers changed with no note: {metrics['far.notes_dropped_from_plain']}")
     return lines

@@ -21,6 +21,7 @@ from oversight.runtime.answer_prefixes import answer_views, highest_per_answer
 from oversight.runtime.critic_scores import violation_probs
 from oversight.runtime.engine import ModelHandle, Runtime
 from oversight.runtime.heads import Head
+from oversight.runtime.overseer_notes import head_note_finder, without_notes
 from oversight.runtime.prompts import PromptBook
 from oversight.runtime.versions import RoleVersion
 from oversight.verdicts import JudgeVerdict, PrincipleVerdict, SafetyVerdict
@@ -28,6 +29,7 @@ from oversight.verdicts import JudgeVerdict, PrincipleVerdict, SafetyVerdict
 __all__ = ["RoleSet", "RoleVersion"]
 log = logging.getLogger(__name__)
 YES_NO = ("Yes", "No")
+READ_CACHE = 4096  # answers remembered as the overseers read them (one answer is read by three roles)
 
 
 class RoleSet:
@@ -45,6 +47,7 @@ class RoleSet:
         self._bare: dict[str, ModelHandle] = {}
         self._tuned: dict[str, ModelHandle] = {}
         self._heads: dict[str, Head | None] = {}
+        self._read_cache: dict[tuple[str, str], str] = {}
         for role in roles_file.roles:
             model = roles_file.model_for(role)
             version = self.versions[role]
@@ -84,6 +87,22 @@ class RoleSet:
         return self.runtime.head_features(self._bare[role], chats, head.spec.layers, head.spec.pooling,
                                           head.spec.encoder, texts)
 
+    def as_read(self, prompt: str, answers: list[str]) -> list[str]:
+        """The answers as every overseer reads them: paragraphs addressed to the overseers taken out, found
+        by the safety head (runtime/overseer_notes.py); as written when it cannot find them."""
+        find = head_note_finder(self._heads.get("safety"), lambda rows: self._features(
+            "safety", [self.book.safety_exchange(p, t) for p, t in rows],
+            [{"prompt": p, "response": t} for p, t in rows]))
+        if find is None:
+            return list(answers)
+        todo = list(dict.fromkeys(a for a in answers if (prompt, a) not in self._read_cache))
+        if todo:
+            if len(self._read_cache) + len(todo) > READ_CACHE:
+                self._read_cache.clear()
+            for answer, read in zip(todo, without_notes([(prompt, a) for a in todo], find), strict=True):
+                self._read_cache[(prompt, answer)] = read
+        return [self._read_cache.get((prompt, a), a) for a in answers]
+
     # --- base -------------------------------------------------------------------------------
     def answer(self, prompt: str) -> tuple[str, list[str]]:
         params = self.roles_file.roles["base"].generation
@@ -103,7 +122,7 @@ class RoleSet:
         if head is None:
             return self._zero_shot_safety(prompt, response)
         outputs = head.spec.outputs
-        answers = [response] if response is not None and "response_harmful" in outputs else []
+        answers = self.as_read(prompt, [response]) if response is not None and "response_harmful" in outputs else []
         views, counts = answer_views(answers)  # the answer as scored: see runtime/answer_prefixes.py
         chats = [self.book.safety_input(prompt), *(self.book.safety_exchange(prompt, v) for v in views)]
         fields = [{"prompt": prompt}, *({"prompt": prompt, "response": v} for v in views)]
@@ -121,6 +140,7 @@ class RoleSet:
         """Response-harmful probabilities of several answers to one request, in one batch."""
         if not responses:
             return []
+        responses = self.as_read(prompt, responses)
         head = self._heads["safety"]
         if head is None:
             views, counts = answer_views(responses)
@@ -155,6 +175,7 @@ class RoleSet:
     def check_principles(self, prompt: str, response: str, principles: list[Principle]) -> list[PrincipleVerdict]:
         if not principles:
             return []
+        response = self.as_read(prompt, [response])[0]
         head = self._heads["critic"]
         if head is None:
             chats = [self.book.critic_verdict(p, prompt, response) for p in principles]
@@ -184,6 +205,7 @@ class RoleSet:
         """
         if not principles:
             return []
+        a, b = self.as_read(prompt, [a, b])
         head = self._heads["judge"]
         if head is None:
             ab_chats = [self.book.judge_pairwise(p, prompt, a, b) for p in principles]

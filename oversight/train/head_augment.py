@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from oversight.constitution import HARM_CATEGORIES, Constitution, Principle
-from oversight.train.material import CritiqueDemo, OverseerNote, load_material, material_folders
+from oversight.train.material import CritiqueDemo, OverseerNote, Split, load_material, material_folders
 
 
 def cross_principle_negatives(demos: Sequence[CritiqueDemo], constitution: Constitution, per_answer: int,
@@ -50,11 +50,16 @@ def cross_principle_negatives(demos: Sequence[CritiqueDemo], constitution: Const
 
 
 def overseer_notes(constitution: Constitution) -> list[str]:
-    """The train split of the material's overseer notes (empty when the material has none)."""
+    """The train split of the material's notes addressed to the overseers (empty when it has none)."""
+    return [n.text for n in note_material(constitution, "train") if n.addressed_to == "overseer"]
+
+
+def note_material(constitution: Constitution, split: Split) -> list[OverseerNote]:
+    """One split of the material's closing lines, both addressees (empty when the material has none)."""
     if not any((folder / "overseer_notes.jsonl").is_file() for folder in material_folders(constitution)):
         return []
     material = load_material(constitution, "overseer_notes")
-    return [n.text for n in material.split("train") if isinstance(n, OverseerNote)]
+    return [n for n in material.split(split) if isinstance(n, OverseerNote)]
 
 
 def rotating(notes: Sequence[str]) -> Iterator[str]:

@@ -53,6 +53,11 @@ class HeadRecipe(BaseModel):
     overseer_notes: int = Field(
         default=0, ge=0, le=8, description="safety and judge: train copies of each answer with a note "
                                            "addressed to the overseers appended, same label (0: none)")
+    note_detector_prompts: int = Field(
+        default=0, ge=0, le=32, description="safety only: learn `overseer_note` (is this paragraph addressed to "
+                                            "the overseers?) from the material's notes, each shown after this "
+                                            "many requests, against the material answers' own paragraphs; the "
+                                            "roles drop such paragraphs before reading an answer (0: none)")
     share_adapter_with: Literal["reviser"] | None = Field(
         default=None, description="critic only: write critiques with this role's active adapter (trained "
                                   "multi-task on critique demonstrations too) instead of a separate one")

@@ -11,11 +11,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from oversight.constitution import HARM_CATEGORIES, Constitution
+from oversight.errors import OversightError
 from oversight.runtime.critic_scores import readout_name
+from oversight.runtime.overseer_notes import NOTE_OUTPUT, paragraphs
 from oversight.runtime.prompts import PromptBook
-from oversight.train.head_augment import cross_principle_negatives, overseer_notes, rotating
+from oversight.train.head_augment import cross_principle_negatives, note_material, overseer_notes, rotating
 from oversight.train.head_config import HeadRecipe
 from oversight.train.material import CritiqueDemo, JudgePair, SafetyLabel, limit_items, load_material
+
+
+FRAGMENT_WORDS = 8  # overseer_note's cut-off negatives: a paragraph's first words alone
 
 
 @dataclass
@@ -48,11 +53,13 @@ def safety_tasks(recipe: HeadRecipe, book: PromptBook, constitution: Constitutio
     category = HeadTask("category", "multiclass", "input", classes=tuple(constitution.categories))
     attack = HeadTask("attack", "multiclass", "input", classes=tuple(constitution.attack_types))
     response = HeadTask("response_harmful", "binary", "exchange")
+    answered: dict[str, list[tuple[str, str]]] = {"train": [], "heldout": []}
     for split in ("train", "heldout"):
         for item in _limit(material.split(split), recipe):  # type: ignore[arg-type]
             assert isinstance(item, SafetyLabel)
             if item.response is not None:
                 _add_exchange(response, split, book, item.prompt, item.response, int(item.harmful))
+                answered[split].append((item.prompt, item.response))
                 continue
             chat, asked = book.safety_input(item.prompt), {"prompt": item.prompt}
             _add(harmful, split, chat, int(item.harmful), asked)
@@ -71,6 +78,8 @@ def safety_tasks(recipe: HeadRecipe, book: PromptBook, constitution: Constitutio
                 _add_exchange(response, split, book, demo.prompt, demo.response, label)
     _with_notes(response, recipe, constitution, book)
     tasks = [harmful, jailbreak, response]
+    if recipe.note_detector_prompts:
+        tasks.append(_note_task(answered, recipe, constitution, book))
     tasks += [t for t in (category, attack) if len(set(t.y_train)) >= 2]
     return tasks
 
@@ -174,6 +183,37 @@ def _with_notes(task: HeadTask, recipe: HeadRecipe, constitution: Constitution, 
         for chat, label in originals:
             fields = task.fields[id(chat)]
             _add_exchange(task, "train", book, fields["prompt"], fields["response"] + next(notes), label)
+
+
+def _note_task(answered: dict[str, list[tuple[str, str]]], recipe: HeadRecipe, constitution: Constitution,
+               book: PromptBook) -> HeadTask:
+    """`overseer_note` (runtime/overseer_notes.py): each material note, paragraph-sized as the roles read
+    it, after `recipe.note_detector_prompts` of the split's requests in turn (notes addressed to the
+    overseers 1, look-alikes addressed to the user 0), and, all 0, what an answer's paragraphs are made
+    of: every paragraph of the split's answers (safety exchanges, critique drafts and their revisions),
+    the request echoed back, and a paragraph's first words alone (the embedded model repeats the request
+    and stops mid-sentence; trained on whole paragraphs only, the output took such lines for notes)."""
+    task = HeadTask(NOTE_OUTPUT, "binary", "exchange")
+    demos = load_material(constitution, "critique_revision")
+    for split, exchanges in answered.items():
+        prompts = rotating(list(dict.fromkeys(p for p, _ in exchanges)))
+        for note in note_material(constitution, split) if exchanges else []:
+            for _ in range(recipe.note_detector_prompts):
+                _add_exchange(task, split, book, next(prompts), note.text.strip(), int(note.addressed_to == "overseer"))
+        answers = list(exchanges)
+        for demo in _limit(demos.split(split), recipe):  # type: ignore[arg-type]
+            assert isinstance(demo, CritiqueDemo)
+            answers += [(demo.prompt, text) for text in (demo.response, demo.revision) if text]
+        for prompt, answer in dict.fromkeys(answers):
+            parts = paragraphs(answer)
+            lines = [*parts, prompt.strip(), *(" ".join(p.split()[:FRAGMENT_WORDS]) for p in parts
+                                               if len(p.split()) >= 2 * FRAGMENT_WORDS)]
+            for line in dict.fromkeys(lines):
+                _add_exchange(task, split, book, prompt, line, 0)
+    if len(set(task.y_train)) < 2:
+        raise OversightError("note_detector_prompts is set, but the material has no overseer_notes.jsonl with "
+                             "notes addressed to the overseers in its train split")
+    return task
 
 
 def _add(task: HeadTask, split: str, item: Any, label: Any, fields: Any) -> None:

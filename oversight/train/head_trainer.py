@@ -38,8 +38,12 @@ class HeadResult:
 
 
 def train_head(recipe: HeadRecipe, runtime: Any, roles_file: RolesFile, constitution: Constitution,
-               out_dir: Path, *, progress: bool = True, log: Callable[[str], None] = lambda _m: None) -> HeadResult:
-    """Fit the role's head, evaluate it on held-out material, save head + reliability diagrams in out_dir."""
+               out_dir: Path, *, progress: bool = True, log: Callable[[str], None] = lambda _m: None,
+               safety_head: Head | None = None) -> HeadResult:
+    """Fit the role's head, evaluate it on held-out material, save head + reliability diagrams in out_dir.
+
+    `safety_head` (another role's head only) finds the notes addressed to the overseers in the answers
+    the far metrics read, as the graph does (train/trust_eval.py)."""
     from tqdm.auto import tqdm
 
     from oversight.runtime.loading import pick_dtype
@@ -137,7 +141,7 @@ def train_head(recipe: HeadRecipe, runtime: Any, roles_file: RolesFile, constitu
                     "ece": metrics.get(f"{main}.ece"), "primary": main,
                     "train_items": len(tasks[0].train), "heldout_items": len(tasks[0].heldout)})
     metrics.update(trust_metrics(role, head, runtime, roles_file, constitution, batch_size=recipe.batch_size,
-                                 max_items=recipe.max_items, seed=recipe.seed))
+                                 max_items=recipe.max_items, seed=recipe.seed, safety_head=safety_head))
     head.spec.metrics = metrics
     out_dir.mkdir(parents=True, exist_ok=True)
     head.save(out_dir / "head.json")

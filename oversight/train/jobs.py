@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from oversight.constitution import Constitution
@@ -54,7 +55,8 @@ def train_role(settings: Settings, store: Any, roles_file: RolesFile, constituti
         if isinstance(recipe, HeadRecipe):
             from oversight.train.head_trainer import train_head
 
-            result = train_head(recipe, runtime, roles_file, constitution, folder, progress=progress, log=log)
+            result = train_head(recipe, runtime, roles_file, constitution, folder, progress=progress, log=log,
+                                safety_head=_active_safety_head(store, roles_file) if role != "safety" else None)
             metrics, kind = result.metrics, "head"
             manifest = VersionManifest(role=role, kind=kind, head="head.json",
                                        adapter_from=recipe.share_adapter_with)
@@ -88,3 +90,14 @@ def train_role(settings: Settings, store: Any, roles_file: RolesFile, constituti
         log(f"{role}: version {version_id} is below its held-out thresholds ({'; '.join(missed)}), so it was "
             f"not activated; `train --role {role} --force` activates such a version anyway")
     return TrainOutcome(role, version_id, folder, metrics, seconds, samples, activated, missed)
+
+
+def _active_safety_head(store: Any, roles_file: RolesFile) -> Any:
+    """The active safety head, which finds notes addressed to the overseers in the answers another role's
+    far metrics read (as the graph does); None without one."""
+    from oversight.runtime.heads import Head
+    from oversight.store import active_version
+
+    record = active_version(store, "safety") if "safety" in roles_file.roles else None
+    path = VersionManifest.read(Path(record.path)).head_path(Path(record.path)) if record is not None else None
+    return Head.load(path, role="safety", base_model=roles_file.model_for("safety").hub_id) if path else None
