@@ -95,13 +95,15 @@ class RoleSet:
             [{"prompt": p, "response": t} for p, t in rows]))
         if find is None:
             return list(answers)
-        todo = list(dict.fromkeys(a for a in answers if (prompt, a) not in self._read_cache))
+        cached = {a: self._read_cache.get((prompt, a)) for a in answers}
+        known = {a: read for a, read in cached.items() if read is not None}
+        todo = list(dict.fromkeys(a for a in answers if a not in known))
         if todo:
-            if len(self._read_cache) + len(todo) > READ_CACHE:
+            known.update(zip(todo, without_notes([(prompt, a) for a in todo], find), strict=True))
+            if len(self._read_cache) + len(todo) > READ_CACHE:  # graph threads share it: only ever add or clear
                 self._read_cache.clear()
-            for answer, read in zip(todo, without_notes([(prompt, a) for a in todo], find), strict=True):
-                self._read_cache[(prompt, answer)] = read
-        return [self._read_cache.get((prompt, a), a) for a in answers]
+            self._read_cache.update({(prompt, a): known[a] for a in todo})
+        return [known[a] for a in answers]
 
     # --- base -------------------------------------------------------------------------------
     def answer(self, prompt: str) -> tuple[str, list[str]]:
