@@ -60,6 +60,9 @@ def trust_metrics(role: str, head: Head, runtime: Any, roles_file: RolesFile, co
     """
     book = PromptBook(roles_file)
     features = _role_features(role, head, runtime, roles_file, book, batch_size)
+    if role == "critic":  # held-out material, no notes in it: nothing to set aside
+        demos = limit_items(load_material(constitution, "critique_revision").split("heldout"), max_items, seed)
+        return critic_principle_metrics(head, book, constitution, demos, features)  # type: ignore[arg-type]
     if role == "safety":
         safety_head = head
     safety_features = features if role == "safety" or safety_head is None else \
@@ -67,9 +70,6 @@ def trust_metrics(role: str, head: Head, runtime: Any, roles_file: RolesFile, co
     find = head_note_finder(safety_head, lambda rows: safety_features(
         [book.safety_exchange(p, t) for p, t in rows], [{"prompt": p, "response": t} for p, t in rows]))
     reader: Reader = (lambda rows: without_notes(rows, find)) if find else (lambda rows: [a for _, a in rows])
-    if role == "critic":
-        demos = limit_items(load_material(constitution, "critique_revision").split("heldout"), max_items, seed)
-        return critic_principle_metrics(head, book, constitution, demos, features)  # type: ignore[arg-type]
     sets = load_trust_sets(project_dir)
     if role == "safety":
         return safety_far_metrics(head, book, sets, features, reader)
