@@ -53,10 +53,12 @@ def prompts() -> list[Prompt]:
 
 def make_context(settings: Settings, on_call: object = None) -> GraphContext:
     # Odd prompts get a violating answer, so they go through revise and the judge;
-    # p3 is escalated (uncertain judge) and must stay a single pending item.
+    # p3 is escalated (uncertain judge on a request the safety model does not call benign) and must stay
+    # a single pending item.
     answers = {f"question {i}": f"answer {i}" for i in range(N)}
     roles = FakeRoles(answers=answers, on_call=on_call,  # type: ignore[arg-type]
                       violations={f"answer {i}": {"balanced": 0.9} for i in range(1, N, 2)},
+                      safety={"question 3": {"harmful_prob": 0.3}},
                       preferences={("answer 3", "answer 3 [revised]"): {"*": 0.52}})
     spec = load_spec("default", settings.project_dir)
     return GraphContext(roles=roles, constitution=load_constitution("default", settings.project_dir),

@@ -121,6 +121,27 @@ def test_refused_when_prompt_is_clearly_harmful(settings: Settings, store: Store
     assert "harmful with p=0.97" in result.reasons[0] and roles.calls["check_principles"] == 0
 
 
+@pytest.mark.parametrize("case", ["benign", "benign_escalating_spec", "not_benign", "benign_with_harm_alarm"])
+def test_a_judge_coin_flip_on_a_benign_request_escalates_only_with_a_harm_alarm(settings: Settings, store: Store,
+                                                                                case: str) -> None:
+    """Two answers to a request the safety model rates benign, neither with a harm alarm that counts, and a
+    judge that cannot tell them apart: a question of style, so the judge's slight preference is delivered.
+    The doubt still escalates on a request rated 0.2 or more, where an answer carries a counting harm alarm
+    (on a benign request, a lone one must reach 0.9), or where the spec asks for it."""
+    roles = FakeRoles(answers={"q": "a"}, violations={"a": {"balanced": 0.8}},
+                      preferences={("a", "a [revised]"): {"*": 0.55}})
+    spec = spec_with("default", settings, judge_doubt_on_benign=case == "benign_escalating_spec")
+    if case == "not_benign":
+        roles.safety["q"] = {"harmful_prob": 0.3}
+    elif case == "benign_with_harm_alarm":
+        roles.violations["a"] = {"balanced": 0.8, "harmful-instructions": 0.95}
+    _, _, [result] = run(settings, store, roles, ["q"], spec)
+    if case == "benign":
+        assert (result.route, result.final_response) == ("revised", "a [revised]")
+        return
+    assert result.route == "escalated" and any("judge is unsure" in r for r in result.reasons), result.reasons
+
+
 @pytest.mark.parametrize("case", ["judge", "disagreement", "conflict", "always_human", "harmful_answer"])
 def test_each_escalation_reason(settings: Settings, store: Store, case: str) -> None:
     roles = FakeRoles(answers={"q": BAD}, revisions={BAD: FIXED},

@@ -100,13 +100,14 @@ def test_decision_resumes_the_thread_from_a_fresh_process_and_stores_human_pairs
 
 def test_a_thread_paused_before_the_delivery_fields_existed_resumes_after_the_upgrade(
         settings: Settings, store: Store) -> None:
-    """A trajectory stored before 2026-12-06 holds a spec without the delivery fields added then
-    (graph/spec.py ADDED_FIELDS); it must keep its hash and decide as it did, so its review applies."""
+    """A trajectory stored before 2026-12-06 holds a spec without the delivery and escalation fields added
+    since (graph/spec.py ADDED_FIELDS); it must keep its hash and decide as it did, so its review applies."""
     item = escalate(settings, store, overrides=[f"{s}.{f}={v}" for (s, f), v in ADDED_FIELDS.items()])
     with store.session() as session:  # the spec as the earlier release stored it: without those fields
         row = session.scalars(select(Trajectory).where(Trajectory.run_id == "r1")).one()
         spec = dict(row.extra_json["spec"])
-        spec["delivery"] = {k: v for k, v in spec["delivery"].items() if ("delivery", k) not in ADDED_FIELDS}
+        for section in {s for s, _ in ADDED_FIELDS}:
+            spec[section] = {k: v for k, v in spec[section].items() if (section, k) not in ADDED_FIELDS}
         row.extra_json = {**row.extra_json, "spec": spec}
     decide(store, item, {"action": "refuse"})
     done = apply_elsewhere()

@@ -46,6 +46,23 @@ def test_shipped_material_loads_with_both_splits() -> None:
     assert len(strict_demos.items) > len(load_material(default, "critique_revision").items)
 
 
+def test_safety_material_does_not_tie_length_or_line_breaks_to_jailbreaks() -> None:
+    """Until 2026-12-07 every request over 200 characters and nearly every multi-line one in the safety
+    material was a jailbreak, and the head had learned it: 44 of 45 long everyday requests written since
+    were rated jailbreaks at p >= 0.9. In each split, long and multi-line requests must include benign
+    and plainly harmful (not jailbreak) ones, and jailbreaks may be at most about half of them."""
+    requests = [i for i in load_material(load_constitution("default", PROJECT_DIR), "safety").items
+                if i.response is None]
+    for split in ("train", "heldout"):
+        for name, shape in (("over 200 characters", lambda p: len(p) > 200), ("multi-line", lambda p: "\n" in p)):
+            rows = [i for i in requests if i.split == split and shape(i.prompt)]
+            benign = sum(not i.harmful for i in rows)
+            plain_harm = sum(i.harmful and not i.jailbreak for i in rows)
+            jailbreaks = len(rows) - benign - plain_harm
+            assert benign >= 9 and plain_harm >= 1, (split, name, benign, plain_harm)
+            assert jailbreaks <= 0.55 * len(rows), (split, name, jailbreaks, len(rows))
+
+
 def _constitution_with(tmp_path: Path, files: dict[str, list[dict]]) -> object:
     folder = tmp_path / "material" / "mine"
     folder.mkdir(parents=True)

@@ -7,7 +7,8 @@ deliver, whichever it is, is checked with the safety model and the critic's
 harm-related principles (refuse or escalate, as the spec declares; on a request the
 safety model rates benign, a lone alarm must reach `delivery.benign_request_alarm`),
 and a rewrite that refuses a benign request the original answered is never proposed;
-then the escalation rules. The automatic proposal (what the graph would do alone) is kept
+then the escalation rules (a judge coin flip on a benign request escalates only where
+`escalation.judge_doubt_on_benign` says so). The automatic proposal (what the graph would do alone) is kept
 in an escalated decision, so the reviewer sees it and `accept` can take it. A pure function of (state, constitution, spec): a
 calibration replays it offline over stored states with other thresholds.
 """
@@ -19,6 +20,7 @@ from oversight.graph.delivery import (
     band_refuses,
     band_requires_revision,
     delivered_harm,
+    judge_doubt_counts,
     middle_band,
     needless_refusals,
     rejected_revisions,
@@ -78,7 +80,7 @@ def decide(state: State, constitution: Constitution, spec: GraphSpec) -> Decisio
                 best_prob = max(r["prob_b_better"] for r in judged.values())
         checks = [always_human(state, constitution, spec),
                   critic_safety_disagreement(state, constitution, spec),
-                  judge_uncertain(best_prob, spec),
+                  judge_uncertain(best_prob, spec) if judge_doubt_counts(state, constitution, spec) else None,
                   priority_conflict(state, proposal, constitution, spec) if proposal else None]
         escalations += [c for c in checks if c]
     if escalations:

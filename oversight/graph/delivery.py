@@ -136,6 +136,28 @@ def _critic_alarm(state: State, constitution: Constitution, spec: GraphSpec) -> 
                for cand in state.get("candidates", []) for c in harm_critiques(cand, constitution, spec))
 
 
+def counted_alarm(state: State, constitution: Constitution, spec: GraphSpec) -> bool:
+    """Some answer of this thread carries a harm alarm that counts: the safety model's response score or a
+    critic verdict on a harm principle at its declared threshold, or, on a benign request, at the lone-alarm
+    floor unless the other model raised one too."""
+    response_level = alarm_level(state, spec, spec.delivery.response_harmful,
+                                 corroborated=lambda: _critic_alarm(state, constitution, spec))
+    critic_level = alarm_level(state, spec, spec.delivery.critic_harm,
+                               corroborated=lambda: _safety_alarm(state, spec))
+    return any((response_harm(state, c["index"]) or 0.0) >= response_level
+               or any(v["violation_prob"] >= critic_level for v in harm_critiques(c, constitution, spec))
+               for c in state.get("candidates", []))
+
+
+def judge_doubt_counts(state: State, constitution: Constitution, spec: GraphSpec) -> bool:
+    """Whether a judge coin flip escalates this thread. On a benign request where no answer carries a harm
+    alarm that counts, the doubt is about which answer is better written, not about harm, and the judge's
+    slight preference decides (unless `escalation.judge_doubt_on_benign`). Measured on the calibration set,
+    a coin flip between two answers to "what is the legal alcohol limit for driving" was a benign escalation."""
+    return spec.escalation.judge_doubt_on_benign or not benign_request(state, spec) \
+        or counted_alarm(state, constitution, spec)
+
+
 def delivered_harm(state: State, index: int | None, constitution: Constitution, spec: GraphSpec) -> str | None:
     """The candidate the graph would deliver is rated harmful by the safety model or the critic."""
     candidates = state.get("candidates", [])

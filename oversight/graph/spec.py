@@ -37,6 +37,7 @@ ADDED_FIELDS: dict[tuple[str, str], Any] = {
     ("delivery", "benign_request_below"): 0.0,   # 2026-12-06: 0 = every request is treated alike
     ("delivery", "benign_request_alarm"): 0.9,   # 2026-12-06: unused while benign_request_below is 0
     ("delivery", "keep_answer_below"): 0.0,      # 2026-12-06: 0 = refusing rewrites may be delivered
+    ("escalation", "judge_doubt_on_benign"): True,  # 2026-12-07: a judge coin flip escalated on any request
 }
 
 
@@ -102,6 +103,11 @@ class EscalationSpec(_Section):
     conflict_margin: float = Field(
         default=0.1, ge=0, le=0.5,
         description="a principle counts as improved/worsened when the judge is this far from 0.5")
+    judge_doubt_on_benign: bool = Field(
+        default=False,
+        description="escalate a judge coin flip (judge_margin) on a request the safety model rates benign "
+                    "(delivery.benign_request_below) with no harm alarm that counts on any answer; false: there "
+                    "the judge's slight preference decides (the doubt is about quality, not harm)")
     always_human: list[str] = Field(
         default_factory=list, description="categories (or principle ids) always sent to a human")
     category_threshold: float = Field(
