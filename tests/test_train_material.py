@@ -255,3 +255,16 @@ def test_heads_learn_which_principle_and_that_notes_to_the_overseers_say_nothing
     assert all(any(r.endswith(n) for n in notes) for r in added)
     bare_j, noted_j = (judge_tasks(HeadRecipe(role="judge", overseer_notes=n), book, default)[0] for n in (0, 1))
     assert len(noted_j.train) == 3 * len(bare_j.train) and noted_j.y_train[len(bare_j.train)::2] == bare_j.y_train
+
+
+def test_multiclass_head_fits_when_a_class_has_a_single_row() -> None:
+    """A tiny sample (quick tests, scant material) can hold one row of a class: a cross-fitting fold is then left
+    with one class, which scikit-learn refuses; that fold is scored by class frequency instead of crashing."""
+    from oversight.train.head_fit import fit_multiclass
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(5, 8)).astype(np.float32)
+    fit = fit_multiclass(x, ["a", "a", "a", "a", "b"], ("a", "b", "c"), c_grid=(0.1, 1.0), folds=2, seed=0,
+                         max_iter=50, calibrate=True, what="test head")
+    assert fit.weight.shape == (3, 8) and fit.bias[2] == -30.0  # the unseen class keeps ~0 probability
+    assert np.isfinite(fit.temperature)

@@ -94,9 +94,15 @@ def fit_multiclass(x: np.ndarray, labels: list[str], classes: tuple[str, ...], c
     if len(present) < 2:
         raise OversightError(f"{what}: training split has fewer than two classes")
     k = max(2, min(folds, int(np.bincount(y)[present].min())))
-    c, oof = _choose_c(
-        c_grid, _folds(len(y), k, seed, y), np.zeros((len(y), len(classes))), lambda scores: _nll(scores, y),
-        lambda c, train, test: _full_scores(logreg(c, max_iter).fit(x[train], y[train]), x[test], len(classes)))
+
+
+    def fold_scores(c: float, train: np.ndarray, test: np.ndarray) -> np.ndarray:
+        if len(np.unique(y[train])) < 2:  # a class with one row left a fold with one class: score by frequency
+            return np.tile(np.log(np.bincount(y[train], minlength=len(classes)) + 1.0), (len(test), 1))
+        return _full_scores(logreg(c, max_iter).fit(x[train], y[train]), x[test], len(classes))
+
+    c, oof = _choose_c(c_grid, _folds(len(y), k, seed, y), np.zeros((len(y), len(classes))),
+                       lambda scores: _nll(scores, y), fold_scores)
     model = logreg(c, max_iter).fit(x, y)
     weight = np.full((len(classes), x.shape[1]), 0.0, dtype=np.float32)
     bias = np.full(len(classes), -30.0, dtype=np.float32)  # classes never seen in training: ~0 probability

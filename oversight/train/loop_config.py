@@ -37,6 +37,8 @@ class LoopConfig(BaseModel):
     def quick(cls, **changes: object) -> LoopConfig:
         """A tiny end-to-end run: a few items, a few prompts, two training steps each."""
         tiny = ("steps=2", "batch_size=2", "eval_rows=2", "max_length=128", "top_layers=2", "min_probability=0")
-        base = dict(eval_limit=6, datagen_prompts=4, sft_overrides=tiny[:-1], dpo_overrides=tiny,
+        # 12 prompts, not 4: answers cut at the token limit are not exported (8 prompts once kept 2 rows,
+        # 12 kept 6 and a preference pair), and 4 could all be cut
+        base = dict(eval_limit=6, datagen_prompts=12, sft_overrides=tiny[:-1], dpo_overrides=tiny,
                     concurrency=8, export_min_confidence=0.0)
         return cls(**{**base, **changes})  # type: ignore[arg-type]
