@@ -95,7 +95,6 @@ def fit_multiclass(x: np.ndarray, labels: list[str], classes: tuple[str, ...], c
         raise OversightError(f"{what}: training split has fewer than two classes")
     k = max(2, min(folds, int(np.bincount(y)[present].min())))
 
-
     def fold_scores(c: float, train: np.ndarray, test: np.ndarray) -> np.ndarray:
         if len(np.unique(y[train])) < 2:  # a class with one row left a fold with one class: score by frequency
             return np.tile(np.log(np.bincount(y[train], minlength=len(classes)) + 1.0), (len(test), 1))
