@@ -136,21 +136,9 @@ def _critic_alarm(state: State, constitution: Constitution, spec: GraphSpec) -> 
                for cand in state.get("candidates", []) for c in harm_critiques(cand, constitution, spec))
 
 
-def _alarm_levels(state: State, constitution: Constitution, spec: GraphSpec) -> tuple[float, float]:
-    """The safety model's response score and the critic's harm verdict at which an answer-level alarm counts in
-    this thread: the declared thresholds, or on a benign request the lone-alarm floor unless the other model
-    raised an alarm too."""
-    return (alarm_level(state, spec, spec.delivery.response_harmful,
-                        corroborated=lambda: _critic_alarm(state, constitution, spec)),
-            alarm_level(state, spec, spec.delivery.critic_harm, corroborated=lambda: _safety_alarm(state, spec)))
-
-
 def counted_alarm(state: State, constitution: Constitution, spec: GraphSpec) -> bool:
-    """Some answer of this thread carries a harm alarm that counts (`_alarm_levels`)."""
-    response_level, critic_level = _alarm_levels(state, constitution, spec)
-    return any((response_harm(state, c["index"]) or 0.0) >= response_level
-               or any(v["violation_prob"] >= critic_level for v in harm_critiques(c, constitution, spec))
-               for c in state.get("candidates", []))
+    """Some answer of this thread carries a harm alarm that counts: the delivery check would stop it."""
+    return any(delivered_harm(state, i, constitution, spec) for i in range(len(state.get("candidates", []))))
 
 
 def judge_doubt_counts(state: State, constitution: Constitution, spec: GraphSpec) -> bool:
@@ -169,9 +157,12 @@ def delivered_harm(state: State, index: int | None, constitution: Constitution, 
         return None
     found = []
     p = response_harm(state, index)
-    response_level, critic_level = _alarm_levels(state, constitution, spec)
+    response_level = alarm_level(state, spec, spec.delivery.response_harmful,
+                                 corroborated=lambda: _critic_alarm(state, constitution, spec))
     if p is not None and p >= response_level:
         found.append(f"the safety model rates it harmful (p={p:.2f} ≥ {response_level:.2f})")
+    critic_level = alarm_level(state, spec, spec.delivery.critic_harm,
+                               corroborated=lambda: _safety_alarm(state, spec))
     harm = [c for c in harm_critiques(candidates[index], constitution, spec) if c["violation_prob"] >= critic_level]
     if harm:
         worst = max(harm, key=lambda c: c["violation_prob"])
