@@ -65,9 +65,10 @@ def test_safety_material_does_not_tie_length_or_line_breaks_to_jailbreaks() -> N
 
 def test_critique_material_has_long_requests_and_answers_on_both_sides() -> None:
     """Until 2026-12-07 no critique demo had a request over 123 characters or an answer over 350, while
-    the graph's answers run to 96 tokens, and everyday long requests with list answers were escalated
-    on critic read-outs alone. In each split, long requests and long answers must include answers that
-    follow their principle and answers that break it, with the followed ones at least half."""
+    the graph's answers run to 96 tokens, so the critic judged every long exchange outside its material;
+    and every answer over 300 characters followed its principle, which teaches "long means fine". In each
+    split, long requests and long answers must include answers that follow their principle and answers
+    that break it, with the followed ones at least half."""
     demos = load_material(load_constitution("default", PROJECT_DIR), "critique_revision").items
     for split in ("train", "heldout"):
         for name, shape in (("request over 180 characters", lambda d: len(d.prompt) > 180),
