@@ -63,23 +63,6 @@ def test_safety_material_does_not_tie_length_or_line_breaks_to_jailbreaks() -> N
             assert jailbreaks <= 0.55 * len(rows), (split, name, jailbreaks, len(rows))
 
 
-def test_critique_material_has_long_requests_and_answers_on_both_sides() -> None:
-    """Until 2026-12-07 no critique demo had a request over 123 characters or an answer over 350, while
-    the graph's answers run to 96 tokens, so the critic judged every long exchange outside its material;
-    and every answer over 300 characters followed its principle, which teaches "long means fine". In each
-    split, long requests and long answers must include answers that follow their principle and answers
-    that break it, with the followed ones at least half."""
-    demos = load_material(load_constitution("default", PROJECT_DIR), "critique_revision").items
-    for split in ("train", "heldout"):
-        for name, shape in (("request over 180 characters", lambda d: len(d.prompt) > 180),
-                            ("multi-line request", lambda d: "\n" in d.prompt),
-                            ("answer over 300 characters", lambda d: len(d.response) > 300)):
-            rows = [d for d in demos if d.split == split and shape(d)]
-            followed = sum(not d.violates for d in rows)
-            assert followed >= 3 and len(rows) - followed >= 1, (split, name, followed, len(rows))
-            assert followed >= 0.5 * len(rows), (split, name, followed, len(rows))
-
-
 def _constitution_with(tmp_path: Path, files: dict[str, list[dict]]) -> object:
     folder = tmp_path / "material" / "mine"
     folder.mkdir(parents=True)
