@@ -55,6 +55,11 @@ class PromptBook:
     def safety_exchange(self, prompt: str, response: str) -> Chat:
         return self.chat("safety", "exchange", prompt=prompt, response=response)
 
+    def safety_exchanges(self, rows: Sequence[tuple[str, str]]) -> tuple[list[Chat], list[dict[str, str]]]:
+        """(request, answer) rows as exchange chats, with each chat's template fields (the encoder's input)."""
+        return ([self.safety_exchange(p, r) for p, r in rows],
+                [{"prompt": p, "response": r} for p, r in rows])
+
     def safety_question(self, key: str, prompt: str, response: str = "", options: Sequence[str] = ()) -> Chat:
         return self.chat("safety", key, prompt=prompt, response=response, options=", ".join(options))
 

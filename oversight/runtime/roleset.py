@@ -90,9 +90,8 @@ class RoleSet:
     def as_read(self, prompt: str, answers: list[str]) -> list[str]:
         """The answers as every overseer reads them: paragraphs addressed to the overseers taken out, found
         by the safety head (runtime/overseer_notes.py); as written when it cannot find them."""
-        find = head_note_finder(self._heads.get("safety"), lambda rows: self._features(
-            "safety", [self.book.safety_exchange(p, t) for p, t in rows],
-            [{"prompt": p, "response": t} for p, t in rows]))
+        find = head_note_finder(self._heads.get("safety"),
+                                lambda rows: self._features("safety", *self.book.safety_exchanges(rows)))
         if find is None:
             return list(answers)
         cached = {a: self._read_cache.get((prompt, a)) for a in answers}
@@ -126,9 +125,8 @@ class RoleSet:
         outputs = head.spec.outputs
         answers = self.as_read(prompt, [response]) if response is not None and "response_harmful" in outputs else []
         views, counts = answer_views(answers)  # the answer as scored: see runtime/answer_prefixes.py
-        chats = [self.book.safety_input(prompt), *(self.book.safety_exchange(prompt, v) for v in views)]
-        fields = [{"prompt": prompt}, *({"prompt": prompt, "response": v} for v in views)]
-        feats = self._features("safety", chats, fields)
+        chats, fields = self.book.safety_exchanges([(prompt, v) for v in views])
+        feats = self._features("safety", [self.book.safety_input(prompt), *chats], [{"prompt": prompt}, *fields])
         request = feats[:1]
         return SafetyVerdict(
             harmful_prob=float(head.binary("harmful", request)[0]),
@@ -152,8 +150,7 @@ class RoleSet:
         if "response_harmful" not in head.spec.outputs:
             return [None] * len(responses)
         views, counts = answer_views(responses)
-        chats = [self.book.safety_exchange(prompt, v) for v in views]
-        feats = self._features("safety", chats, [{"prompt": prompt, "response": v} for v in views])
+        feats = self._features("safety", *self.book.safety_exchanges([(prompt, v) for v in views]))
         return [float(p) for p in highest_per_answer(head.binary("response_harmful", feats), counts)]
 
     def _zero_shot_safety(self, prompt: str, response: str | None) -> SafetyVerdict:

@@ -17,7 +17,7 @@ from oversight.runtime.overseer_notes import NOTE_OUTPUT, paragraphs
 from oversight.runtime.prompts import PromptBook
 from oversight.train.head_augment import cross_principle_negatives, note_material, overseer_notes, rotating
 from oversight.train.head_config import HeadRecipe
-from oversight.train.material import CritiqueDemo, JudgePair, SafetyLabel, limit_items, load_material
+from oversight.train.material import CritiqueDemo, JudgePair, Material, SafetyLabel, limit_items, load_material
 
 
 FRAGMENT_WORDS = 8  # overseer_note's cut-off negatives: a paragraph's first words alone
@@ -68,8 +68,10 @@ def safety_tasks(recipe: HeadRecipe, book: PromptBook, constitution: Constitutio
                 _add(category, split, chat, item.category, asked)
             if item.jailbreak and item.attack:
                 _add(attack, split, chat, item.attack, asked)
-    if recipe.extra_response_material:
-        demos = load_material(constitution, "critique_revision")
+    # critique drafts add answers to the response head and paragraphs to the note detector
+    demos = load_material(constitution, "critique_revision") \
+        if recipe.extra_response_material or recipe.note_detector_prompts else None
+    if demos is not None and recipe.extra_response_material:
         for split in ("train", "heldout"):
             for demo in _limit(demos.split(split), recipe):  # type: ignore[arg-type]
                 assert isinstance(demo, CritiqueDemo)
@@ -78,8 +80,8 @@ def safety_tasks(recipe: HeadRecipe, book: PromptBook, constitution: Constitutio
                 _add_exchange(response, split, book, demo.prompt, demo.response, label)
     _with_notes(response, recipe, constitution, book)
     tasks = [harmful, jailbreak, response]
-    if recipe.note_detector_prompts:
-        tasks.append(_note_task(answered, recipe, constitution, book))
+    if demos is not None and recipe.note_detector_prompts:
+        tasks.append(_note_task(answered, demos, recipe, constitution, book))
     tasks += [t for t in (category, attack) if len(set(t.y_train)) >= 2]
     return tasks
 
@@ -185,8 +187,8 @@ def _with_notes(task: HeadTask, recipe: HeadRecipe, constitution: Constitution, 
             _add_exchange(task, "train", book, fields["prompt"], fields["response"] + next(notes), label)
 
 
-def _note_task(answered: dict[str, list[tuple[str, str]]], recipe: HeadRecipe, constitution: Constitution,
-               book: PromptBook) -> HeadTask:
+def _note_task(answered: dict[str, list[tuple[str, str]]], demos: Material, recipe: HeadRecipe,
+               constitution: Constitution, book: PromptBook) -> HeadTask:
     """`overseer_note` (runtime/overseer_notes.py): each material note, paragraph-sized as the roles read
     it, after `recipe.note_detector_prompts` of the split's requests in turn (notes addressed to the
     overseers 1, look-alikes addressed to the user 0), and, all 0, what an answer's paragraphs are made
@@ -194,7 +196,6 @@ def _note_task(answered: dict[str, list[tuple[str, str]]], recipe: HeadRecipe, c
     the request echoed back, and a paragraph's first words alone (the embedded model repeats the request
     and stops mid-sentence; trained on whole paragraphs only, the output took such lines for notes)."""
     task = HeadTask(NOTE_OUTPUT, "binary", "exchange")
-    demos = load_material(constitution, "critique_revision")
     for split, exchanges in answered.items():
         prompts = rotating(list(dict.fromkeys(p for p, _ in exchanges)))
         for note in note_material(constitution, split) if exchanges else []:

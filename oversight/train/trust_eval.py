@@ -67,8 +67,7 @@ def trust_metrics(role: str, head: Head, runtime: Any, roles_file: RolesFile, co
         safety_head = head
     safety_features = features if role == "safety" or safety_head is None else \
         _role_features("safety", safety_head, runtime, roles_file, book, batch_size)
-    find = head_note_finder(safety_head, lambda rows: safety_features(
-        [book.safety_exchange(p, t) for p, t in rows], [{"prompt": p, "response": t} for p, t in rows]))
+    find = head_note_finder(safety_head, lambda rows: safety_features(*book.safety_exchanges(rows)))
     reader: Reader = (lambda rows: without_notes(rows, find)) if find else (lambda rows: [a for _, a in rows])
     sets = load_trust_sets(project_dir)
     if role == "safety":
@@ -91,8 +90,7 @@ def safety_far_metrics(head: Head, book: PromptBook, sets: TrustSets, features: 
     answers = list(zip([p for p, _ in written], reader(written), strict=True))
     views, counts = answer_views([r for _, r in answers])
     prompts = [p for (p, _), n in zip(answers, counts, strict=True) for _ in range(n)]
-    chats = [book.safety_exchange(p, v) for p, v in zip(prompts, views, strict=True)]
-    feats = features(chats, [{"prompt": p, "response": v} for p, v in zip(prompts, views, strict=True)])
+    feats = features(*book.safety_exchanges(list(zip(prompts, views, strict=True))))
     probs = highest_per_answer(head.binary("response_harmful", feats), counts).reshape(1 + len(notes), len(items))
     y = np.array([int(x.harmful) for x in items])
     out: dict[str, Any] = {"far.response_harmful.auroc": auroc(y, probs[0]),
