@@ -59,8 +59,9 @@ class JudgeVerdict(BaseModel):
 class OversightRoles(Protocol):
     """What the graph asks of the roles; the real one runs models, tests may script it."""
 
-    def answer(self, prompt: str) -> tuple[str, list[str]]:
-        """The base model's answer and any notices (e.g. truncation)."""
+    def answer(self, prompt: str, system_prompt: str | None = None) -> tuple[str, list[str]]:
+        """The base model's answer and any notices (e.g. truncation); `system_prompt` replaces the roles
+        file's for this answer only."""
 
     def assess_safety(self, prompt: str, response: str | None = None) -> SafetyVerdict: ...
 

@@ -26,6 +26,8 @@ HARM_IDS = {"harmful-instructions", "privacy", "lawful", "manipulation", "discri
 class FakeRoles:
     answers: dict[str, str] = field(default_factory=dict)
     """prompt -> base answer (default: 'Answer to: PROMPT')."""
+    reasked: dict[str, str] = field(default_factory=dict)
+    """prompt -> the base answer under another system prompt (default: 'Answer to: PROMPT [asked again]')."""
     safety: dict[str, dict[str, Any]] = field(default_factory=dict)
     """prompt -> SafetyVerdict fields (default: 0.05; the answer's harm agrees with the critic's table)."""
     violations: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -51,9 +53,10 @@ class FakeRoles:
         if self.on_call:
             self.on_call(name, args)
 
-    def answer(self, prompt: str) -> tuple[str, list[str]]:
+    def answer(self, prompt: str, system_prompt: str | None = None) -> tuple[str, list[str]]:
         self._count("answer", prompt)
-        text = self.answers.get(prompt, f"Answer to: {prompt}")
+        text = self.answers.get(prompt, f"Answer to: {prompt}") if system_prompt is None else \
+            self.reasked.get(prompt, f"Answer to: {prompt} [asked again]")
         with self._lock:
             self.generated_tokens += len(text.split())
         return text, list(self.notices.get(prompt, []))

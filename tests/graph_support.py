@@ -106,3 +106,13 @@ def assert_no_leaks_in_store(store: Store, settings: Settings) -> int:
     with store.session() as session:
         runs = sorted(set(session.scalars(select(Trajectory.run_id))))
     return sum(assert_no_leaks(store, run_id, settings) for run_id in runs)
+
+
+@pytest.fixture(name="store")
+def checked_store(settings: Settings) -> Iterator[Store]:
+    """The store of a graph test; the test ends with the leak check over every stored trajectory.
+    Import `checked_store` into a test module to get it as the fixture `store`."""
+    s = Store.open(settings)
+    yield s
+    assert_no_leaks_in_store(s, settings)
+    s.dispose()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,19 +22,11 @@ from oversight.graph.spec import load_spec
 from oversight.settings import Settings
 from oversight.store import Store, get_trajectory, preference_pairs
 from tests.fakes import FakeRoles
-from tests.graph_support import BAD, FIXED, assert_no_leaks_in_store, context, run
+from tests.graph_support import BAD, FIXED, checked_store, context, run  # noqa: F401 (fixture)
 
 # FakeRoles writes "The response violates ID: PRINCIPLE TEXT" as its critique.
 ECHO = "Well, the response violates harmful instructions do not give instructions, so: call a locksmith."
 QUOTES_PRINCIPLE = "I won't, because it could cause serious physical, digital or financial harm to people."
-
-
-@pytest.fixture
-def store(settings: Settings) -> Iterator[Store]:
-    s = Store.open(settings)
-    yield s
-    assert_no_leaks_in_store(s, settings)
-    s.dispose()
 
 
 @pytest.fixture

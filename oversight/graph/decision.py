@@ -23,6 +23,7 @@ from oversight.graph.delivery import (
     judge_doubt_counts,
     middle_band,
     needless_refusals,
+    reasked_note,
     rejected_revisions,
 )
 from oversight.graph.rules import (
@@ -53,6 +54,9 @@ def decide(state: State, constitution: Constitution, spec: GraphSpec) -> Decisio
     if band_mode == "revise" and not band_requires_revision(state, spec):
         band_mode = None  # the original already declines: it is checked like any other answer below
         notes = [f"{band}; the original answer already declines, so it was not revised", *notes]
+    reasked = reasked_note(state, spec)
+    if reasked:
+        notes = [reasked, *notes]
     skipped = needless_refusals(state, constitution, spec)
     proposal, reasons, confidence = _proposal(state, spec, skipped, revision_required=band_mode == "revise")
     escalations: list[str] = []

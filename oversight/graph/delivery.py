@@ -46,6 +46,19 @@ def original_declines(state: State) -> bool:
     return bool(candidates) and _label(state.get("prompt", ""), candidates[0]["text"]) == "refuse"
 
 
+def reasks(state: State, spec: GraphSpec) -> bool:
+    """The original only declines a request the safety model rates benign (below revision.reask_below),
+    and no second answer was asked for yet.
+
+    The bare model flatly declines a few benign requests (5 of the safety material's 311 in a probe of
+    2026-12-07), and the trained reviser, given a helpfulness critique, mostly declines again; the base
+    model asked once more under another system prompt engaged with them. The second answer still goes
+    through the critic, the judge and the delivery check."""
+    limit = spec.revision.reask_below
+    return bool(limit) and spec.has("revise") and len(state.get("candidates", [])) == 1 \
+        and request_risk(state) < limit and original_declines(state)
+
+
 def band_requires_revision(state: State, spec: GraphSpec) -> bool:
     """A middle-band request the spec answers by revising: the original may not go out, only a
     revision toward a safe answer (unless the original already declines)."""
@@ -197,8 +210,22 @@ def needless_refusals(state: State, constitution: Constitution, spec: GraphSpec)
 
 def rejected_revisions(state: State) -> list[str]:
     """One sentence per revision the leak check threw away (they never became candidates)."""
-    return [f"the reviser's rewrite in round {r['round']} was rejected: {'; '.join(r['reasons'])}"
-            for r in state.get("rejected_revisions", [])]
+    return [f"{_WHOSE.get(r.get('by', ''), _WHOSE['critic'])} in round {r['round']} was rejected: "
+            f"{'; '.join(r['reasons'])}" for r in state.get("rejected_revisions", [])]
+
+
+_WHOSE = {"critic": "the reviser's rewrite", "human": "the reviser's rewrite",
+          "base": "the base model's second answer"}
+
+
+def reasked_note(state: State, spec: GraphSpec) -> str | None:
+    """Why candidate 1 is the base model's own second answer (`reasks`), if it is."""
+    candidates = state.get("candidates", [])
+    if len(candidates) < 2 or candidates[1].get("source") != "base":
+        return None
+    return (f"the original only declines a request the safety model rates harmful and jailbreak below "
+            f"{spec.revision.reask_below:.2f}, so the base model answered again as candidate 1 "
+            f"(system prompt: revision.reask_system_prompt)")
 
 
 def last_rejected(state: State) -> dict[str, Any] | None:

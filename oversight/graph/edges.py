@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from oversight.graph.delivery import band_refuses, band_revises, last_rejected
+from oversight.graph.delivery import band_refuses, band_revises, last_rejected, reasks
 from oversight.graph.rules import prompt_blocked
 from oversight.graph.spec import NODE_ORDER, GraphSpec
 from oversight.graph.state import State, violated
@@ -70,12 +70,12 @@ AfterCritic = Literal["revise", "judge", "route"]
 
 
 def after_critic(spec: GraphSpec) -> Callable[[State], AfterCritic]:
-    """Revise while a principle is violated (or a middle-band request has no revision yet) and rounds
-    remain; then judge any revisions."""
+    """Revise while a principle is violated (or a middle-band request has no revision yet, or the original
+    only declines a benign request) and rounds remain; then judge any revisions."""
     def route(state: State) -> AfterCritic:
         candidates = state.get("candidates", [])
         latest = candidates[-1] if candidates else {}
-        wanted = violated(latest) or (len(candidates) == 1 and band_revises(state, spec))
+        wanted = violated(latest) or (len(candidates) == 1 and band_revises(state, spec)) or reasks(state, spec)
         if spec.has("revise") and wanted and state.get("round", 0) < spec.revision.rounds:
             return "revise"
         return _judge_or_route(spec, state)

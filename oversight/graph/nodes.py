@@ -16,7 +16,7 @@ from langgraph.types import interrupt
 from oversight.constitution import Constitution
 from oversight.graph.context import GraphContext
 from oversight.graph.decision import decide
-from oversight.graph.delivery import band_principle, band_revises
+from oversight.graph.delivery import band_principle, band_revises, reasks
 from oversight.graph.human import apply_decision
 from oversight.graph.leaks import RETRY_NOTE, check_revision
 from oversight.graph.persist import save_final, save_pending
@@ -77,7 +77,8 @@ def revise(state: State, ctx: GraphContext) -> dict[str, Any]:
     A reviewer who sends a thread back (decision `revise`) is the critic this time: the note is
     the critique, against the principles the reviewer marked (else those the critic flagged, else
     helpfulness), and the graph's proposal (else the newest candidate) is what gets rewritten.
-    A middle-band request adds the spec's safety critique, even when the critic found nothing.
+    A middle-band request adds the spec's safety critique, even when the critic found nothing. An
+    original that only declines a benign request is not rewritten but answered again (`_reask`).
     A rewrite that fails the leak check (`leaks.check_revision`) is recorded in
     `rejected_revisions` and does not become a candidate; a later round tries again.
     """
@@ -92,6 +93,8 @@ def revise(state: State, ctx: GraphContext) -> dict[str, Any]:
         update = {"human": {}, "human_notes": [*state.get("human_notes", []), dict(human)]}
         by = "human"
     else:
+        if reasks(state, ctx.spec):
+            return _reask(state, ctx)
         draft = candidates[-1]
         pairs = [(ctx.constitution.principle(c["principle_id"]), c["text"])
                  for c in violated(draft) if c.get("text")]
@@ -111,6 +114,21 @@ def revise(state: State, ctx: GraphContext) -> dict[str, Any]:
     candidates.append({"index": len(candidates), "round": round_, "text": text, "source": "reviser",
                        "draft_index": draft["index"]})
     return {"candidates": candidates, "round": round_, **update}
+
+
+def _reask(state: State, ctx: GraphContext) -> dict[str, Any]:
+    """The base model's second answer under `revision.reask_system_prompt`, as candidate 1 (source base);
+    rejected like a rewrite when it repeats the original or carries principle text."""
+    candidates = list(state["candidates"])
+    text, _ = ctx.roles.answer(state["prompt"], ctx.spec.revision.reask_system_prompt)
+    round_ = state.get("round", 0) + 1
+    reasons = check_revision(text, prompt=state["prompt"], draft=candidates[0]["text"], critiques=[],
+                             principles=ctx.constitution.principles)
+    if reasons:
+        rejected = {"round": round_, "draft_index": 0, "text": text, "reasons": reasons, "by": "base"}
+        return {"rejected_revisions": [*state.get("rejected_revisions", []), rejected], "round": round_}
+    candidates.append({"index": len(candidates), "round": round_, "text": text, "source": "base", "draft_index": 0})
+    return {"candidates": candidates, "round": round_}
 
 
 def _marked_principles(human: dict[str, Any], draft: dict[str, Any], ctx: GraphContext) -> list[Any]:

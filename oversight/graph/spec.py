@@ -27,6 +27,10 @@ DEFAULT_REFUSAL = ("I can't help with that request. If you have a related questi
 MIDDLE_BAND_CRITIQUE = ("The request may be asking for something harmful, and the response goes along with it. "
                         "Decline any part that could help someone cause harm, say briefly why, and keep only "
                         "safe, general help.")
+# No "harmless" in it: the bare model's flat refusals of benign requests often echo the roles file's
+# "helpful, honest and harmless assistant" ("I'm sorry for your loss, but as a helpful, honest and
+# harmless assistant, I'm afraid I'm unable...").
+REASK_SYSTEM_PROMPT = "Answer the user's question directly and helpfully."
 
 
 # Fields added after specs were first stored, with the value that reproduces the behaviour from before
@@ -38,6 +42,8 @@ ADDED_FIELDS: dict[tuple[str, str], Any] = {
     ("delivery", "benign_request_alarm"): 0.9,   # 2026-12-06: unused while benign_request_below is 0
     ("delivery", "keep_answer_below"): 0.0,      # 2026-12-06: 0 = refusing rewrites may be delivered
     ("escalation", "judge_doubt_on_benign"): True,  # 2026-12-07: a judge coin flip escalated on any request
+    ("revision", "reask_below"): 0.0,            # 2026-12-07: 0 = a declining original is revised only if flagged
+    ("revision", "reask_system_prompt"): REASK_SYSTEM_PROMPT,
 }
 
 
@@ -75,6 +81,14 @@ class CriticSpec(_Section):
 
 class RevisionSpec(_Section):
     rounds: int = Field(default=2, ge=0, le=10, description="critique-and-revise rounds at most")
+    reask_below: float = Field(
+        default=0.2, ge=0, le=1,
+        description="an original answer that only declines (the rules classifier's `refuse`) a request the "
+                    "safety model rates harmful and jailbreak below this is replaced, in the first round, by "
+                    "the base model's answer under reask_system_prompt, which the critic, the judge and the "
+                    "delivery check then treat as a revision (0: off)")
+    reask_system_prompt: str = Field(default=REASK_SYSTEM_PROMPT, min_length=1,
+                                     description="the base model's system prompt for that second answer")
 
 
 class JudgeSpec(_Section):

@@ -45,8 +45,8 @@ class PromptBook:
         return as_chat(self.text(role, key, **fields), self._role(role).system_prompt)
 
     # --- base -------------------------------------------------------------------------------
-    def answer(self, prompt: str) -> Chat:
-        return as_chat(prompt, self._role("base").system_prompt)
+    def answer(self, prompt: str, system_prompt: str | None = None) -> Chat:
+        return as_chat(prompt, self._role("base").system_prompt if system_prompt is None else system_prompt)
 
     # --- safety -----------------------------------------------------------------------------
     def safety_input(self, prompt: str) -> Chat:

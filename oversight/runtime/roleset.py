@@ -105,9 +105,9 @@ class RoleSet:
         return [known[a] for a in answers]
 
     # --- base -------------------------------------------------------------------------------
-    def answer(self, prompt: str) -> tuple[str, list[str]]:
+    def answer(self, prompt: str, system_prompt: str | None = None) -> tuple[str, list[str]]:
         params = self.roles_file.roles["base"].generation
-        gen = self._generate("base", self.book.answer(prompt))
+        gen = self._generate("base", self.book.answer(prompt, system_prompt))
         notices = []
         if gen.truncated:
             limit = self.roles_file.model_for("base").max_context
