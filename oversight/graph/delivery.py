@@ -210,12 +210,10 @@ def needless_refusals(state: State, constitution: Constitution, spec: GraphSpec)
 
 def rejected_revisions(state: State) -> list[str]:
     """One sentence per revision the leak check threw away (they never became candidates)."""
-    return [f"{_WHOSE.get(r.get('by', ''), _WHOSE['critic'])} in round {r['round']} was rejected: "
-            f"{'; '.join(r['reasons'])}" for r in state.get("rejected_revisions", [])]
-
-
-_WHOSE = {"critic": "the reviser's rewrite", "human": "the reviser's rewrite",
-          "base": "the base model's second answer"}
+    def whose(r: dict[str, Any]) -> str:
+        return "the base model's second answer" if r.get("by") == "base" else "the reviser's rewrite"
+    return [f"{whose(r)} in round {r['round']} was rejected: {'; '.join(r['reasons'])}"
+            for r in state.get("rejected_revisions", [])]
 
 
 def reasked_note(state: State, spec: GraphSpec) -> str | None:

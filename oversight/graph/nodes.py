@@ -82,7 +82,7 @@ def revise(state: State, ctx: GraphContext) -> dict[str, Any]:
     A rewrite that fails the leak check (`leaks.check_revision`) is recorded in
     `rejected_revisions` and does not become a candidate; a later round tries again.
     """
-    candidates = list(state["candidates"])
+    candidates = state["candidates"]
     human = state.get("human") or {}
     update: dict[str, Any] = {}
     if human.get("action") == "revise":
@@ -104,31 +104,32 @@ def revise(state: State, ctx: GraphContext) -> dict[str, Any]:
             pairs = [(p, f"{text} {RETRY_NOTE}") for p, text in pairs]
         by = "critic"
     text = ctx.roles.revise(state["prompt"], draft["text"], pairs)
-    round_ = state.get("round", 0) + 1
-    reasons = check_revision(text, prompt=state["prompt"], draft=draft["text"], critiques=pairs,
-                             principles=ctx.constitution.principles,
-                             earlier=[c["text"] for c in candidates if c["source"] != "human"])
-    if reasons:
-        rejected = {"round": round_, "draft_index": draft["index"], "text": text, "reasons": reasons, "by": by}
-        return {"rejected_revisions": [*state.get("rejected_revisions", []), rejected], "round": round_, **update}
-    candidates.append({"index": len(candidates), "round": round_, "text": text, "source": "reviser",
-                       "draft_index": draft["index"]})
-    return {"candidates": candidates, "round": round_, **update}
+    return _new_candidate(state, ctx, text, draft, pairs, by=by, source="reviser", update=update)
 
 
 def _reask(state: State, ctx: GraphContext) -> dict[str, Any]:
     """The base model's second answer under `revision.reask_system_prompt`, as candidate 1 (source base);
     rejected like a rewrite when it repeats the original or carries principle text."""
-    candidates = list(state["candidates"])
     text, _ = ctx.roles.answer(state["prompt"], ctx.spec.revision.reask_system_prompt)
+    return _new_candidate(state, ctx, text, state["candidates"][0], [], by="base", source="base")
+
+
+def _new_candidate(state: State, ctx: GraphContext, text: str, draft: dict[str, Any], critiques: list[Any], *,
+                   by: str, source: str, update: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The state update for a new text written from `draft`: the next candidate, or a rejected revision
+    (recorded with `by`, who asked for it) when the leak check finds a reason."""
+    candidates = list(state["candidates"])
     round_ = state.get("round", 0) + 1
-    reasons = check_revision(text, prompt=state["prompt"], draft=candidates[0]["text"], critiques=[],
-                             principles=ctx.constitution.principles)
+    reasons = check_revision(text, prompt=state["prompt"], draft=draft["text"], critiques=critiques,
+                             principles=ctx.constitution.principles,
+                             earlier=[c["text"] for c in candidates if c["source"] != "human"])
     if reasons:
-        rejected = {"round": round_, "draft_index": 0, "text": text, "reasons": reasons, "by": "base"}
-        return {"rejected_revisions": [*state.get("rejected_revisions", []), rejected], "round": round_}
-    candidates.append({"index": len(candidates), "round": round_, "text": text, "source": "base", "draft_index": 0})
-    return {"candidates": candidates, "round": round_}
+        rejected = {"round": round_, "draft_index": draft["index"], "text": text, "reasons": reasons, "by": by}
+        return {"rejected_revisions": [*state.get("rejected_revisions", []), rejected], "round": round_,
+                **(update or {})}
+    candidates.append({"index": len(candidates), "round": round_, "text": text, "source": source,
+                       "draft_index": draft["index"]})
+    return {"candidates": candidates, "round": round_, **(update or {})}
 
 
 def _marked_principles(human: dict[str, Any], draft: dict[str, Any], ctx: GraphContext) -> list[Any]:
