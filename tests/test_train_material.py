@@ -257,32 +257,6 @@ def test_heads_learn_which_principle_and_that_notes_to_the_overseers_say_nothing
     assert len(noted_j.train) == 3 * len(bare_j.train) and noted_j.y_train[len(bare_j.train)::2] == bare_j.y_train
 
 
-def test_critic_readouts_learn_from_the_safety_materials_harmless_answers() -> None:
-    """`harmless_answers`: the safety material's harmless train exchanges join every per-principle read-out
-    as negatives that shape the weights only (`added`); held-out rows and labels of both materials stay as
-    they are, and no held-out answer becomes a train row."""
-    from oversight.train.head_config import HeadRecipe
-    from oversight.train.head_tasks import critic_tasks
-
-    default = load_constitution("default", PROJECT_DIR)
-    book = PromptBook(load_roles("default", PROJECT_DIR))
-    safety = load_material(default, "safety").items
-    harmless = {(r.prompt, r.response) for r in safety
-                if r.split == "train" and r.response and not r.harmful and not r.jailbreak}
-    held_safety = {(r.prompt, r.response) for r in safety if r.split == "heldout"}
-    plain, extended = (critic_tasks(HeadRecipe(role="critic", principle_readouts=True, harmless_answers=h),
-                                    book, default)[1:] for h in (False, True))
-    assert len(plain) == len(extended) == len(default.principles)
-    for before, after in zip(plain, extended, strict=True):
-        added = range(len(before.train), len(after.train))
-        rows = {(after.fields[id(after.train[i])]["prompt"], after.fields[id(after.train[i])]["response"])
-                for i in added}
-        assert rows and rows <= harmless and not rows & held_safety
-        assert after.y_train == before.y_train + [0] * len(added)
-        assert set(added) <= after.added and after.added - set(added) == before.added
-        assert after.heldout == before.heldout and after.y_heldout == before.y_heldout
-
-
 def test_multiclass_head_fits_when_a_class_has_a_single_row() -> None:
     """A tiny sample (quick tests, scant material) can hold one row of a class: a cross-fitting fold is then left
     with one class, which scikit-learn refuses; that fold is scored by class frequency instead of crashing."""

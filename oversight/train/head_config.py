@@ -37,10 +37,6 @@ class HeadRecipe(BaseModel):
         default=False, description="critic only: also one read-out per principle over the exchange's features, "
                                    "trained with the other principles' answers as its negatives; the graph "
                                    "uses it for that principle (runtime/critic_scores.py)")
-    harmless_answers: bool = Field(
-        default=False, description="critic read-outs: the safety material's train answers labelled harmless "
-                                   "(neither harmful nor a jailbreak) are also negatives of every principle's "
-                                   "read-out, so everyday answers teach them what a violation is not")
     readout_components: int = Field(
         default=64, ge=1, le=1024, description="critic read-outs: principal components of the exchange features "
                                                "they are fitted on (train/readout_fit.py)")

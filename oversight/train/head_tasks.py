@@ -101,7 +101,7 @@ def critic_tasks(recipe: HeadRecipe, book: PromptBook, constitution: Constitutio
     tasks = [task]
     if recipe.principle_readouts:
         tasks += principle_readout_tasks(material.split("train"), material.split("heldout"), recipe, book,
-                                          constitution, harmless_answers(constitution, recipe))
+                                          constitution)
     if recipe.cross_principle_negatives:
         train = _limit(material.split("train"), recipe)
         for other, demo in cross_principle_negatives(train, constitution, recipe.cross_principle_negatives,
@@ -112,37 +112,20 @@ def critic_tasks(recipe: HeadRecipe, book: PromptBook, constitution: Constitutio
     return tasks
 
 
-def harmless_answers(constitution: Constitution, recipe: HeadRecipe) -> list[tuple[str, str]]:
-    """The safety material's train exchanges labelled harmless (`recipe.harmless_answers`; else none).
-
-    The critic's own material is mostly answers written to break a principle, so its harm read-outs saw few
-    ordinary answers, and in calibration runs they fired alone on everyday answers and plain refusals."""
-    if not recipe.harmless_answers:
-        return []
-    rows = load_material(constitution, "safety").split("train")
-    return [(r.prompt, r.response) for r in _limit(rows, recipe)  # type: ignore[union-attr]
-            if isinstance(r, SafetyLabel) and r.response and not r.harmful and not r.jailbreak]
-
-
 def principle_readout_tasks(train: Sequence[CritiqueDemo], heldout: Sequence[CritiqueDemo], recipe: HeadRecipe,
-                             book: PromptBook, constitution: Constitution,
-                             harmless: Sequence[tuple[str, str]] = ()) -> list[HeadTask]:
+                             book: PromptBook, constitution: Constitution) -> list[HeadTask]:
     """One read-out per principle over the exchange's features (runtime/critic_scores.py).
 
     Its train rows are every train answer: violated if some demo says it breaks this principle, else
     not, so answers written for other principles teach it what *this* principle is not. Its held-out
     rows are the held-out demos written for it, as the shared read-out's; an answer that is also
     held out is never a train row. The calibration is fitted on its own principle's rows only.
-    `harmless` exchanges are more negatives of every principle (the safety material's answers are written
-    to be good ones), used to shape the weights, not the calibration.
     """
     train, heldout = _limit(list(train), recipe), _limit(list(heldout), recipe)
     held = {(d.prompt, d.response) for d in heldout}
     answers = list(dict.fromkeys((d.prompt, d.response) for d in train if (d.prompt, d.response) not in held))
     broken = {(d.prompt, d.response, d.principle) for d in train if d.violates}
     written_for = {(d.prompt, d.response, d.principle) for d in train}
-    known = held | set(answers)
-    extra = [a for a in dict.fromkeys(harmless) if a not in known]
     tasks = []
     for principle in constitution.principles:
         task = HeadTask(readout_name(principle.id), "binary", "exchange", principle_text=principle.text)
@@ -151,9 +134,6 @@ def principle_readout_tasks(train: Sequence[CritiqueDemo], heldout: Sequence[Cri
                 task.added.add(len(task.train))
             _add(task, "train", book.critic_exchange(prompt, response), int((prompt, response, principle.id) in broken),
                  {"prompt": prompt, "response": response})
-        for prompt, response in extra:  # every read-out: they are fitted jointly on shared train rows
-            task.added.add(len(task.train))
-            _add(task, "train", book.critic_exchange(prompt, response), 0, {"prompt": prompt, "response": response})
         for demo in heldout:
             if demo.principle == principle.id:
                 _add(task, "heldout", book.critic_exchange(demo.prompt, demo.response), int(demo.violates),
