@@ -36,8 +36,9 @@ def run_prepare(args: argparse.Namespace, settings: Settings) -> int:
     roles = load_roles(args.roles, settings.project_dir, args.overrides)
     for name, model in roles.models.items():
         start = time.perf_counter()
+        device = pick_device(model.device, settings.device)  # an unusable device is refused before any conversion
         folder = model_folder(model, settings.models_dir)
-        loaded = load_base(model, settings.models_dir, device=pick_device(model.device, settings.device))
+        loaded = load_base(model, settings.models_dir, device=device)
         params = sum(p.numel() for p in loaded.parameters())
         print(f"{name}: {model.source} -> {folder} ({params / 1e6:.0f}M parameters, "
               f"{next(loaded.parameters()).dtype}, {time.perf_counter() - start:.1f} s)")
