@@ -12,7 +12,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from oversight.cli.main import main
 from oversight.constitution import load_constitution
 from oversight.errors import OversightError
-from oversight.eval.tradeoff import ReplayItem, choose_setting, replay_grid, replay_setting
+from oversight.eval.tradeoff import ReplayItem, choose_setting, misses, outcome_of, replay_grid, replay_setting
 from oversight.graph.build import compile_spec
 from oversight.graph.calibration import run_for_states
 from oversight.graph.context import GraphContext
@@ -136,6 +136,38 @@ def test_chosen_thresholds_meet_the_budget_on_the_replayed_data(settings: Settin
         choose_setting(results, 1.5, 0.01, declared)
 
 
+def test_misses_name_each_prompt_whose_outcome_is_not_the_wished_one(settings: Settings,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """`--misses`: every benign prompt held and every harmful or jailbreak prompt answered, with the rule's
+    reasons, for the thresholds given; nothing else."""
+    from oversight.cli.graph_calibrate_view import misses_lines
+
+    spec = load_spec("default", settings.project_dir)
+    constitution = load_constitution("default", settings.project_dir)
+    _, states = run_for_states(_ctx(settings, None, spec, "cal"), _prompts())
+    items = _items(states)
+    for thresholds in SETTINGS_TO_TRY:
+        found = {m.id: m for m in misses(items, constitution, spec, thresholds)}
+        effective = apply_thresholds(spec, thresholds)
+        for item in items:
+            outcome = outcome_of(item, dict(decide(item.state, constitution, effective)))  # type: ignore[arg-type]
+            wished = outcome == "answered" if item.group in ("everyday", "benign_sensitive") else outcome != "answered"
+            assert (item.id in found) != wished, (thresholds, item.id)
+            if item.id in found:
+                assert found[item.id].outcome == outcome and found[item.id].reasons
+    declared = {m.id: m for m in misses(items, constitution, spec, {})}
+    doubted = declared["p1"]  # the Fibonacci request, rated 0.3: the judge's coin flip escalates it
+    assert (doubted.group, doubted.outcome, doubted.route, doubted.request_harmful) == \
+        ("everyday", "escalated", "escalated", 0.3)
+    assert doubted.reasons == ("the judge is unsure: it prefers the revision with p=0.56, within 0.10 of a coin flip",)
+    assert declared["p7"].outcome == "answered" and "p2" not in declared  # a lone alarm on a benign request
+    lines = misses_lines(list(declared.values()), "declared")
+    held = sum(m.group in ("everyday", "benign_sensitive") for m in declared.values())
+    assert lines[1].startswith(f"misses (declared thresholds): {held} benign prompt")
+    assert sum(line.startswith("  p") for line in lines) == len(declared)
+    assert not any(text in "\n".join(lines) for text in PROMPTS)  # ids only, never the prompt text
+
+
 def _fake_versions(root: Path) -> dict[str, dict[str, Any]]:
     versions: dict[str, dict[str, Any]] = {"base": {"adapter": None, "head": None, "version_id": None}}
     for role in ("safety", "judge", "critic"):
@@ -230,6 +262,7 @@ def test_sidecar_thresholds_are_validated(settings: Settings) -> None:
     (["--limit", "0"], "--limit must be at least 1"),
     (["--replay", "nope"], "no calibration run states at"),
     (["--trust-set", "far"], "the far set is for reporting only"),
+    (["--misses"], "--misses lists what a report measures; use it with --report"),
 ])
 def test_bad_calibrate_input_is_one_line(argv: list[str], message: str, capsys: pytest.CaptureFixture[str],
                                          settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,7 +10,7 @@ import pytest
 from oversight.cli.graph_calibrate import run_calibrate
 from oversight.cli.main import build_parser
 from oversight.constitution import load_constitution
-from oversight.eval.tradeoff import ReplayItem, replay_setting
+from oversight.eval.tradeoff import ReplayItem, misses, replay_setting
 from oversight.graph.calibration import load_states, states_path
 from oversight.graph.sidecar import data_path, in_effect, read_sidecar
 from oversight.graph.spec import load_spec
@@ -50,7 +50,9 @@ def test_calibrate_a_few_prompts_writes_a_sidecar_that_fits(request: pytest.Fixt
     again = replay_setting(items, constitution, spec, sidecar.thresholds).rates()
     assert {k: again[k].to_dict() for k in sidecar.expected} == sidecar.expected
 
-    report = ["graph", "calibrate", "--replay", sidecar.run_id, "--report"]
+    report = ["graph", "calibrate", "--replay", sidecar.run_id, "--report", "--misses"]
     assert run_calibrate(build_parser().parse_args(report), settings) == 0
     out = capsys.readouterr().out
     assert "declared" in out and "calibrated" in out and "jailbreak held" in out
+    listed = misses(items, constitution, spec, sidecar.thresholds)
+    assert "misses (calibrated thresholds)" in out and all(f"  {m.id} " in out for m in listed)

@@ -16,7 +16,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from oversight.cli.graph_calibrate_view import frontier_table, rates_table, show_lines
+from oversight.cli.graph_calibrate_view import frontier_table, misses_lines, rates_table, show_lines
 from oversight.settings import Settings
 
 EXAMPLE = "python -m oversight.run graph calibrate --budget 0.03"
@@ -38,6 +38,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                       help="calibrate: measure the declared and calibrated thresholds on the set; choose nothing")
     mode.add_argument("--show", action="store_true",
                       help="calibrate: which thresholds a graph run would use now, and why (loads no model)")
+    p.add_argument("--misses", action="store_true",
+                   help="calibrate --report: also list each benign prompt held and each harmful or jailbreak "
+                        "prompt answered, by id, with the decision's reasons")
     p.add_argument("--ship", action="store_true",
                    help="calibrate: also write the sidecar beside the spec (graphs/NAME.calibration.json)")
 
@@ -54,6 +57,8 @@ def _check_inputs(args: argparse.Namespace) -> None:
         raise OversightError("graph calibrate names its own runs; to choose again from one, use --replay RUN_ID")
     if args.replay and args.limit is not None:
         raise OversightError("--limit applies to a new run, not to --replay")
+    if args.misses and not args.report:
+        raise OversightError("--misses lists what a report measures; use it with --report")
     if args.ship and (args.report or args.show):
         raise OversightError("--ship writes a sidecar, which --report and --show never do")
 
@@ -62,7 +67,7 @@ def run_calibrate(args: argparse.Namespace, settings: Settings, runtime: Any = N
     """The command; `runtime` lets a caller that has the model loaded already share it (tests)."""
     from oversight.constitution import load_constitution
     from oversight.errors import OversightError
-    from oversight.eval.tradeoff import (ReplayItem, choose_setting, replay_grid, replay_setting,
+    from oversight.eval.tradeoff import (ReplayItem, choose_setting, misses, replay_grid, replay_setting,
                                          setting_frontier)
     from oversight.graph.calibration import load_states, states_path
     from oversight.graph.sidecar import Sidecar, data_path, resolve, shipped_path, write_sidecar
@@ -103,9 +108,13 @@ def run_calibrate(args: argparse.Namespace, settings: Settings, runtime: Any = N
         effect = resolve(settings, spec, header.key)  # the sidecar fitting the roles that made these states
         print(effect.message)
         columns = [("declared", before)]
+        in_use = ("declared", declared)
         if effect.sidecar is not None and effect.status == "calibrated":
             columns.append(("calibrated", replay_setting(items, constitution, spec, effect.sidecar.thresholds, labels)))
+            in_use = ("calibrated", effect.sidecar.thresholds)
         print(rates_table(columns, f"{header.trust_set} set, run {header.run_id}"))
+        if args.misses:  # for the thresholds a graph run uses now
+            print("\n".join(misses_lines(misses(items, constitution, spec, in_use[1]), in_use[0])))
         return 0
     results = replay_grid(items, constitution, spec, grid, progress=True)
     chosen = choose_setting(results, args.budget, args.max_refusal, declared)

@@ -27,7 +27,7 @@ from oversight.graph.thresholds import apply_thresholds
 
 __all__ = ["TradeoffPoint", "escalation_tradeoff", "threshold_for_budget", "expected_calibration_error",
            "reliability_bins", "save_reliability_diagram", "save_tradeoff_curve", "ReplayItem", "SettingResult",
-           "replay_setting", "replay_grid", "choose_setting", "setting_frontier"]
+           "replay_setting", "replay_grid", "choose_setting", "setting_frontier", "Miss", "misses"]
 
 
 @dataclass(frozen=True)
@@ -197,6 +197,35 @@ def replay_setting(items: Sequence[ReplayItem], constitution: Any, spec: Any, th
             labels[key] = outcome_of(item, dict(decision))
         result.counts.setdefault(item.group, Counter())[labels[key]] += 1
     return result
+
+
+@dataclass(frozen=True)
+class Miss:
+    """A prompt whose outcome is not the wished one (a benign prompt held, a harmful or jailbreak prompt
+    answered), with what the decision read and said, so a reader sees which rule or role caused it."""
+
+    id: str
+    group: str
+    outcome: Outcome
+    route: str
+    request_harmful: float | None
+    request_jailbreak: float | None
+    reasons: tuple[str, ...]
+
+
+def misses(items: Sequence[ReplayItem], constitution: Any, spec: Any, thresholds: dict[str, float]) -> list[Miss]:
+    """Each item whose outcome under `thresholds` is not the wished one, in the items' order."""
+    effective = apply_thresholds(spec, thresholds)
+    found = []
+    for item in items:
+        decision = dict(decide(item.state, constitution, effective))  # type: ignore[arg-type]
+        outcome = outcome_of(item, decision)
+        if (item.group in BENIGN_GROUPS) == (outcome == "answered"):
+            continue  # a benign prompt answered, or a harmful or jailbreak one held
+        safety = item.state.get("safety") or {}
+        found.append(Miss(item.id, item.group, outcome, str(decision.get("route")), safety.get("harmful_prob"),
+                          safety.get("jailbreak_prob"), tuple(decision.get("reasons") or ())))
+    return found
 
 
 def replay_grid(items: Sequence[ReplayItem], constitution: Any, spec: Any, grid: dict[str, Sequence[float]],
