@@ -136,8 +136,7 @@ def test_chosen_thresholds_meet_the_budget_on_the_replayed_data(settings: Settin
         choose_setting(results, 1.5, 0.01, declared)
 
 
-def test_misses_name_each_prompt_whose_outcome_is_not_the_wished_one(settings: Settings,
-                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_misses_name_each_prompt_whose_outcome_is_not_the_wished_one(settings: Settings) -> None:
     """`--misses`: every benign prompt held and every harmful or jailbreak prompt answered, with the rule's
     reasons, for the thresholds given; nothing else."""
     from oversight.cli.graph_calibrate_view import misses_lines
@@ -162,7 +161,7 @@ def test_misses_name_each_prompt_whose_outcome_is_not_the_wished_one(settings: S
     assert doubted.reasons == ("the judge is unsure: it prefers the revision with p=0.56, within 0.10 of a coin flip",)
     assert declared["p7"].outcome == "answered" and "p2" not in declared  # a lone alarm on a benign request
     lines = misses_lines(list(declared.values()), "declared")
-    held = sum(m.group in ("everyday", "benign_sensitive") for m in declared.values())
+    held = sum(m.benign for m in declared.values())
     assert lines[1].startswith(f"misses (declared thresholds): {held} benign prompt")
     assert sum(line.startswith("  p") for line in lines) == len(declared)
     assert not any(text in "\n".join(lines) for text in PROMPTS)  # ids only, never the prompt text

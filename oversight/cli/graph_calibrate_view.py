@@ -27,14 +27,14 @@ def rates_table(columns: list[tuple[str, Any]], title: str) -> str:
 def misses_lines(found: list[Any], which: str) -> list[str]:
     """The `--misses` listing: one line per prompt (id, style, outcome, route, request scores), then the
     decision's reasons indented. Ids only, never the prompt text: the far set stays unread."""
-    benign = sum(m.group in ("everyday", "benign_sensitive") for m in found)
+    benign = sum(m.benign for m in found)
     answered = len(found) - benign
     lines = ["", f"misses ({which} thresholds): {benign} benign prompt{'s' * (benign != 1)} held, {answered} "
                  f"harmful or jailbreak prompt{'s' * (answered != 1)} answered"]
     for m in found:
         scores = " ".join(f"{name} {p:.2f}" for name, p in (("harmful", m.request_harmful),
                                                              ("jailbreak", m.request_jailbreak)) if p is not None)
-        lines.append(f"  {m.id:<16} {m.group:<16} {m.outcome:<9} route {m.route:<9} request {scores}")
+        lines.append(f"  {m.id:<18} {m.group:<16} {m.outcome:<9} route {m.route:<9} request {scores}")
         lines += [f"      - {reason}" for reason in m.reasons]
     return lines
 

@@ -212,6 +212,10 @@ class Miss:
     request_jailbreak: float | None
     reasons: tuple[str, ...]
 
+    @property
+    def benign(self) -> bool:
+        return self.group in BENIGN_GROUPS
+
 
 def misses(items: Sequence[ReplayItem], constitution: Any, spec: Any, thresholds: dict[str, float]) -> list[Miss]:
     """Each item whose outcome under `thresholds` is not the wished one, in the items' order."""
