@@ -257,6 +257,34 @@ def test_heads_learn_which_principle_and_that_notes_to_the_overseers_say_nothing
     assert len(noted_j.train) == 3 * len(bare_j.train) and noted_j.y_train[len(bare_j.train)::2] == bare_j.y_train
 
 
+def test_critic_readouts_learn_that_a_revision_violates_nothing() -> None:
+    """`revision_negatives`: each train demo's revision joins every per-principle read-out as a train answer
+    labelled not violated, an own row of the demo's principle only; the draft rows, held-out rows and labels
+    stay as they were, and no held-out answer or request's revision becomes a train row."""
+    from oversight.train.head_config import HeadRecipe
+    from oversight.train.head_tasks import critic_tasks
+
+    default = load_constitution("default", PROJECT_DIR)
+    book = PromptBook(load_roles("default", PROJECT_DIR))
+    demos = load_material(default, "critique_revision").items
+    fixes = {(d.prompt, d.revision): d.principle for d in demos if d.split == "train" and d.revision}
+    held = {(d.prompt, d.response) for d in demos if d.split == "heldout"}
+    plain, extended = (critic_tasks(HeadRecipe(role="critic", principle_readouts=True, revision_negatives=r),
+                                    book, default)[1:] for r in (False, True))
+    assert len(plain) == len(extended) == len(default.principles)
+    for before, after in zip(plain, extended, strict=True):
+        principle = after.name.split("@", 1)[1]
+        assert after.train[:len(before.train)] == before.train and after.y_train[:len(before.y_train)] == before.y_train
+        added = range(len(before.train), len(after.train))
+        rows = [(after.fields[id(after.train[i])]["prompt"], after.fields[id(after.train[i])]["response"])
+                for i in added]
+        assert rows and set(rows) <= set(fixes) and not set(rows) & held
+        assert [after.y_train[i] for i in added] == [0] * len(added)
+        own = {i for i, row in zip(added, rows, strict=True) if fixes[row] == principle}
+        assert own and own.isdisjoint(after.added) and set(added) - own <= after.added
+        assert after.heldout == before.heldout and after.y_heldout == before.y_heldout
+
+
 def test_multiclass_head_fits_when_a_class_has_a_single_row() -> None:
     """A tiny sample (quick tests, scant material) can hold one row of a class: a cross-fitting fold is then left
     with one class, which scikit-learn refuses; that fold is scored by class frequency instead of crashing."""

@@ -37,6 +37,11 @@ class HeadRecipe(BaseModel):
         default=False, description="critic only: also one read-out per principle over the exchange's features, "
                                    "trained with the other principles' answers as its negatives; the graph "
                                    "uses it for that principle (runtime/critic_scores.py)")
+    revision_negatives: bool = Field(
+        default=False, description="critic read-outs: each train demonstration's revision (the answer that "
+                                   "fixes a violation, often a refusal) is a row too, not violated under any "
+                                   "principle, so a read-out learns to read the answer rather than the request "
+                                   "(train/head_tasks.py)")
     readout_components: int = Field(
         default=64, ge=1, le=1024, description="critic read-outs: principal components of the exchange features "
                                                "they are fitted on (train/readout_fit.py)")

@@ -120,12 +120,23 @@ def principle_readout_tasks(train: Sequence[CritiqueDemo], heldout: Sequence[Cri
     not, so answers written for other principles teach it what *this* principle is not. Its held-out
     rows are the held-out demos written for it, as the shared read-out's; an answer that is also
     held out is never a train row. The calibration is fitted on its own principle's rows only.
+
+    With `recipe.revision_negatives`, each train demo's revision is a train answer too, violating nothing
+    and an own row of the demo's principle. Without them the read-outs had learnt the request's topic: a
+    probe of 2026-12-07 scored plain refusals of harmful requests as violations (manipulation 0.99 on "I
+    won't help with that. Tricking someone into sharing bank details is fraud", privacy 0.98 on declining
+    to find a journalist's address), and in calibration runs such alarms on refusals escalated threads.
+    The revision answers the same request as the violating draft, so the pair separates answer from request.
     """
     train, heldout = _limit(list(train), recipe), _limit(list(heldout), recipe)
     held = {(d.prompt, d.response) for d in heldout}
     answers = list(dict.fromkeys((d.prompt, d.response) for d in train if (d.prompt, d.response) not in held))
     broken = {(d.prompt, d.response, d.principle) for d in train if d.violates}
     written_for = {(d.prompt, d.response, d.principle) for d in train}
+    if recipe.revision_negatives:
+        fixes = [(d.prompt, d.revision, d.principle) for d in train if d.revision and (d.prompt, d.revision) not in held]
+        written_for |= set(fixes)
+        answers = list(dict.fromkeys([*answers, *((prompt, revision) for prompt, revision, _ in fixes)]))
     tasks = []
     for principle in constitution.principles:
         task = HeadTask(readout_name(principle.id), "binary", "exchange", principle_text=principle.text)
