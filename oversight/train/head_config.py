@@ -41,7 +41,8 @@ class HeadRecipe(BaseModel):
         default=False, description="critic read-outs: each train demonstration's revision (the answer that "
                                    "fixes a violation, often a refusal) is a row too, not violated under any "
                                    "principle, so a read-out learns to read the answer rather than the request "
-                                   "(train/head_tasks.py)")
+                                   "(train/head_tasks.py; measured: the graph then held fewer harmful and "
+                                   "jailbreak prompts, so off)")
     readout_components: int = Field(
         default=64, ge=1, le=1024, description="critic read-outs: principal components of the exchange features "
                                                "they are fitted on (train/readout_fit.py)")

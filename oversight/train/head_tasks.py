@@ -127,6 +127,8 @@ def principle_readout_tasks(train: Sequence[CritiqueDemo], heldout: Sequence[Cri
     won't help with that. Tricking someone into sharing bank details is fraud", privacy 0.98 on declining
     to find a journalist's address), and in calibration runs such alarms on refusals escalated threads.
     The revision answers the same request as the violating draft, so the pair separates answer from request.
+    Off by default: with them the graph held fewer of the calibration set's harmful and jailbreak prompts
+    (the request's topic had been catching some; README, "Calibrating escalation for a reviewer budget").
     """
     train, heldout = _limit(list(train), recipe), _limit(list(heldout), recipe)
     held = {(d.prompt, d.response) for d in heldout}
