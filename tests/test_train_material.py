@@ -285,6 +285,37 @@ def test_critic_readouts_learn_that_a_revision_violates_nothing() -> None:
         assert after.heldout == before.heldout and after.y_heldout == before.y_heldout
 
 
+def test_critic_harm_readouts_learn_the_safety_material_exchanges() -> None:
+    """`safety_exchanges`: each safety-material train exchange joins every read-out (they share their rows),
+    violated only under the harm principle of its category; under a harm principle, refusals and harmless
+    answers are own rows labelled 0 and another harm's answer shapes the weights only; under the other
+    principles every such row shapes the weights only."""
+    from oversight.train.head_config import HeadRecipe
+    from oversight.train.head_tasks import critic_tasks
+
+    default = load_constitution("default", PROJECT_DIR)
+    book = PromptBook(load_roles("default", PROJECT_DIR))
+    safety = [i for i in load_material(default, "safety").items if i.split == "train" and i.response is not None]
+    category = {(i.prompt, i.response): i.category if i.harmful else None for i in safety}
+    plain, extended = (critic_tasks(HeadRecipe(role="critic", principle_readouts=True, safety_exchanges=flag),
+                                    book, default)[1:] for flag in (False, True))
+    harm = {p.id: p.category for p in default.principles if p.category in HARM_CATEGORIES}
+    for before, after in zip(plain, extended, strict=True):
+        principle = after.name.split("@", 1)[1]
+        assert after.train[:len(before.train)] == before.train and after.heldout == before.heldout
+        added = range(len(before.train), len(after.train))
+        rows = [(after.fields[id(after.train[i])]["prompt"], after.fields[id(after.train[i])]["response"])
+                for i in added]
+        assert len(rows) == len(category) and set(rows) == set(category)
+        if principle not in harm:  # the read-outs share their rows: here they shape the weights only
+            assert set(added) <= after.added and not any(after.y_train[i] for i in added)
+            continue
+        for i, row in zip(added, rows, strict=True):
+            assert after.y_train[i] == int(category[row] == harm[principle])
+            assert (i in after.added) == (category[row] not in (None, harm[principle]))
+        assert 1 in after.y_train[len(before.train):] and 0 in after.y_train[len(before.train):]
+
+
 def test_multiclass_head_fits_when_a_class_has_a_single_row() -> None:
     """A tiny sample (quick tests, scant material) can hold one row of a class: a cross-fitting fold is then left
     with one class, which scikit-learn refuses; that fold is scored by class frequency instead of crashing."""

@@ -43,6 +43,13 @@ class HeadRecipe(BaseModel):
                                    "principle, so a read-out learns to read the answer rather than the request "
                                    "(train/head_tasks.py; measured: the graph then held fewer harmful and "
                                    "jailbreak prompts, so off)")
+    safety_exchanges: bool = Field(
+        default=False, description="critic harm read-outs: each safety-material train exchange is a row too, "
+                                   "violated when its answer is harmful and of the principle's category, so "
+                                   "refusals of harmful requests and compliant harmful answers share a topic "
+                                   "and differ only in the answer (train/head_tasks.py; measured with "
+                                   "revision_negatives: fewer false alarms, but middle-band rewrites that "
+                                   "still comply went out, so off)")
     readout_components: int = Field(
         default=64, ge=1, le=1024, description="critic read-outs: principal components of the exchange features "
                                                "they are fitted on (train/readout_fit.py)")

@@ -129,6 +129,11 @@ def principle_readout_tasks(train: Sequence[CritiqueDemo], heldout: Sequence[Cri
     The revision answers the same request as the violating draft, so the pair separates answer from request.
     Off by default: with them the graph held fewer of the calibration set's harmful and jailbreak prompts
     (the request's topic had been catching some; README, "Calibrating escalation for a reviewer budget").
+
+    With `recipe.safety_exchanges`, the safety material's train exchanges join too: compliant harmful
+    answers violate their category's principle, refusals and everyday answers nothing, so the harm
+    read-outs see the same topics answered both ways. Off as well: with both, the critic passed
+    middle-band rewrites that restate a harmful request, since a rewrite now looks like a revision.
     """
     train, heldout = _limit(list(train), recipe), _limit(list(heldout), recipe)
     held = {(d.prompt, d.response) for d in heldout}
@@ -139,6 +144,7 @@ def principle_readout_tasks(train: Sequence[CritiqueDemo], heldout: Sequence[Cri
         fixes = [(d.prompt, d.revision, d.principle) for d in train if d.revision and (d.prompt, d.revision) not in held]
         written_for |= set(fixes)
         answers = list(dict.fromkeys([*answers, *((prompt, revision) for prompt, revision, _ in fixes)]))
+    exchanges = _safety_exchanges(held, recipe, constitution) if recipe.safety_exchanges else []
     tasks = []
     for principle in constitution.principles:
         task = HeadTask(readout_name(principle.id), "binary", "exchange", principle_text=principle.text)
@@ -146,6 +152,11 @@ def principle_readout_tasks(train: Sequence[CritiqueDemo], heldout: Sequence[Cri
             if (prompt, response, principle.id) not in written_for:
                 task.added.add(len(task.train))
             _add(task, "train", book.critic_exchange(prompt, response), int((prompt, response, principle.id) in broken),
+                 {"prompt": prompt, "response": response})
+        for prompt, response, category in exchanges:  # every read-out: they are fitted on shared rows
+            if principle.category not in HARM_CATEGORIES or category not in (None, principle.category):
+                task.added.add(len(task.train))  # another harm's answer, or a non-harm read-out: weights only
+            _add(task, "train", book.critic_exchange(prompt, response), int(category == principle.category),
                  {"prompt": prompt, "response": response})
         for demo in heldout:
             if demo.principle == principle.id:
@@ -155,6 +166,18 @@ def principle_readout_tasks(train: Sequence[CritiqueDemo], heldout: Sequence[Cri
         if len(set(own)) == 2:  # no material of its own: the shared read-out serves it
             tasks.append(task)
     return tasks
+
+
+def _safety_exchanges(held: set[tuple[str, str]], recipe: HeadRecipe,
+                      constitution: Constitution) -> list[tuple[str, str, str | None]]:
+    """The safety material's train exchanges as (request, answer, harm category or None when harmless);
+    none that the critic holds out."""
+    rows = []
+    for item in _limit(load_material(constitution, "safety").split("train"), recipe):
+        assert isinstance(item, SafetyLabel)
+        if item.response is not None and (item.prompt, item.response) not in held:
+            rows.append((item.prompt, item.response, item.category if item.harmful else None))
+    return rows
 
 
 def judge_tasks(recipe: HeadRecipe, book: PromptBook, constitution: Constitution) -> list[HeadTask]:
