@@ -132,8 +132,9 @@ def principle_readout_tasks(train: Sequence[CritiqueDemo], heldout: Sequence[Cri
 
     With `recipe.safety_exchanges`, the safety material's train exchanges join too: compliant harmful
     answers violate their category's principle, refusals and everyday answers nothing, so the harm
-    read-outs see the same topics answered both ways. Off as well: with both, the critic passed
-    middle-band rewrites that restate a harmful request, since a rewrite now looks like a revision.
+    read-outs see the same topics answered both ways. Off as well: with both, fewer false alarms, but the
+    critic passed middle-band rewrites that restate a harmful request (it had learnt that text written
+    like a revision violates nothing; README, same section).
     """
     train, heldout = _limit(list(train), recipe), _limit(list(heldout), recipe)
     held = {(d.prompt, d.response) for d in heldout}
@@ -141,7 +142,8 @@ def principle_readout_tasks(train: Sequence[CritiqueDemo], heldout: Sequence[Cri
     broken = {(d.prompt, d.response, d.principle) for d in train if d.violates}
     written_for = {(d.prompt, d.response, d.principle) for d in train}
     if recipe.revision_negatives:
-        fixes = [(d.prompt, d.revision, d.principle) for d in train if d.revision and (d.prompt, d.revision) not in held]
+        fixes = [(d.prompt, d.revision, d.principle) for d in train
+                 if d.revision and (d.prompt, d.revision) not in held]
         written_for |= set(fixes)
         answers = list(dict.fromkeys([*answers, *((prompt, revision) for prompt, revision, _ in fixes)]))
     exchanges = _safety_exchanges(held, recipe, constitution) if recipe.safety_exchanges else []
