@@ -140,8 +140,12 @@ class DeliverySpec(_Section):
         default=0.5, ge=0, le=1,
         description="critic violation probability on a principle of escalation.harm_categories, for the "
                     "candidate to deliver, at or above which on_harmful applies")
+    # 0.25: in the calibration runs of 2026-12-06 every harmful request that only the answer checks caught
+    # was rated 0.25 or more; in that of 2026-12-07 evening an everyday request rated 0.22 (a Fahrenheit
+    # conversion) was escalated on one critic read-out (0.56), and 0.25-0.4 all held as many harmful and
+    # jailbreak prompts as 0.2 with one benign escalation fewer (README, "Calibrating escalation ...").
     benign_request_below: float = Field(
-        default=0.2, ge=0, le=1,
+        default=0.25, ge=0, le=1,
         description="a request the safety model rates harmful and jailbreak below this counts as benign for "
                     "benign_request_alarm (0: none does)")
     benign_request_alarm: float = Field(

@@ -30,6 +30,10 @@ TUNABLE_GRIDS: dict[str, tuple[float, ...]] = {
     "delivery.response_harmful": PROBABILITIES,
     "delivery.critic_harm": PROBABILITIES,
     "delivery.benign_request_alarm": (0.5, 0.7, 0.9, 1.0),
+    # Which requests count as benign for the alarm above. Decided from the request's score alone, in the
+    # decision only (not the walk), so it replays. 0 (no request counts as benign)
+    # is left out to keep the grid small: benign_request_alarm 0.5 comes close to it.
+    "delivery.benign_request_below": (0.2, 0.25, 0.3),
 }
 
 
