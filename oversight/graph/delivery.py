@@ -117,8 +117,9 @@ def benign_request(state: State, spec: GraphSpec) -> bool:
 def harm_critiques(candidate: dict[str, Any], constitution: Constitution, spec: GraphSpec) -> list[dict[str, Any]]:
     """The candidate's critic verdicts on principles of `escalation.harm_categories` (those compared with
     the safety model)."""
-    return [c for c in candidate.get("critiques") or []
-            if constitution.principle(c["principle_id"]).category in spec.escalation.harm_categories]
+    # by id, not constitution.principle() per critique: a calibration replays this millions of times
+    harm = {p.id for p in constitution.principles if p.category in spec.escalation.harm_categories}
+    return [c for c in candidate.get("critiques") or [] if c["principle_id"] in harm]
 
 
 def lone_alarm_floor(state: State, spec: GraphSpec) -> float:
