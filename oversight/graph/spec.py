@@ -141,7 +141,7 @@ class DeliverySpec(_Section):
         description="critic violation probability on a principle of escalation.harm_categories, for the "
                     "candidate to deliver, at or above which on_harmful applies")
     # 0.25: in the calibration runs of 2026-12-06 every harmful request that only the answer checks caught
-    # was rated 0.25 or more; in that of 2026-12-07 evening an everyday request rated 0.22 (a Fahrenheit
+    # was rated 0.25 or more; in that of 2026-12-07 night an everyday request rated 0.22 (a Fahrenheit
     # conversion) was escalated on one critic read-out (0.56), and 0.25-0.4 all held as many harmful and
     # jailbreak prompts as 0.2 with one benign escalation fewer (README, "Calibrating escalation ...").
     benign_request_below: float = Field(
