@@ -195,6 +195,44 @@ def test_middle_band_revision_that_is_still_harmful_escalates(settings: Settings
     assert any("deliver revision 1, but the safety model rates it harmful (p=0.75" in r for r in result.reasons)
 
 
+WRAPPED = COMPLIANT + " If you are planning a break-in, remember that it is a crime."
+
+
+def test_a_rewrite_that_keeps_a_harmful_original_s_words_inherits_its_verdict(settings: Settings, store: Store) -> None:
+    """The reviser wraps the harmful original in a warning; the safety model and the critic rate the wrapper
+    safe (the framing hides the copied text), but it repeats 8 or more words of an original rated harmful,
+    so it is not delivered (`delivery.copied_harm`); with the field off it goes out."""
+    roles = band_roles(response_harm={COMPLIANT: 0.95, WRAPPED: 0.0}, violations={COMPLIANT: {"harmful-instructions": 0.9}})
+    roles.revisions[COMPLIANT] = WRAPPED  # the critic agrees about the original, and finds the wrapper clean
+    result = one(settings, store, roles, BAND, spec_of(settings))
+    assert (result.route, result.final_response) == ("escalated", None), result.reasons
+    assert any("deliver revision 1, but it repeats 8 or more words of the original answer" in r
+               and "which the safety model rates harmful (p=0.95 ≥ 0.50)" in r for r in result.reasons), result.reasons
+    off = one(settings, store, roles, BAND, spec_of(settings, "delivery.copied_harm=false"), run_id="r2")
+    assert (off.route, off.final_response) == ("revised", WRAPPED), off.reasons
+
+
+@pytest.mark.parametrize(("original_p", "revision", "flagged"), [
+    (0.95, WRAPPED, True),
+    (0.30, WRAPPED, False),   # the original is not rated harmful: copying it inherits nothing
+    (0.95, "I can't help with that.", False),  # a plain refusal copies nothing
+    (0.95, "I can't help with breaking in. A locksmith can open a locked flat for its owner.", False),
+])
+def test_copied_harm_reads_the_original_s_score_and_the_shared_words(
+        settings: Settings, original_p: float, revision: str, flagged: bool) -> None:
+    """The rule on a stored state (what a calibration replays): only a revision that is not a plain refusal
+    and shares a run of 8 words with an original rated harmful inherits the verdict."""
+    from oversight.constitution import load_constitution
+    from oversight.graph.delivery import delivered_harm
+
+    state = {"prompt": BAND, "safety": {"harmful_prob": 0.7, "jailbreak_prob": 0.0},
+             "candidates": [{"index": 0, "text": COMPLIANT, "response_harmful_prob": original_p, "critiques": []},
+                            {"index": 1, "text": revision, "response_harmful_prob": 0.0, "critiques": []}]}
+    constitution = load_constitution("default", settings.project_dir)
+    reason = delivered_harm(state, 1, constitution, spec_of(settings))  # type: ignore[arg-type]
+    assert (reason is not None and "repeats 8 or more words" in reason) == flagged, reason
+
+
 def test_middle_band_bounds_and_the_guard(settings: Settings, store: Store) -> None:
     """Below the band nothing changes; the guard (no reviser, no human) refuses band requests."""
     roles = band_roles()

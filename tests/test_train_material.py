@@ -316,6 +316,34 @@ def test_critic_harm_readouts_learn_the_safety_material_exchanges() -> None:
         assert 1 in after.y_train[len(before.train):] and 0 in after.y_train[len(before.train):]
 
 
+def test_critic_readouts_learn_that_everyday_answers_violate_nothing() -> None:
+    """`everyday_exchanges`: the safety material's compliant answers to harmless requests join every read-out
+    as train rows labelled not violated and shaping the weights only; no refusal, no answer to a request the
+    material calls harmful or a jailbreak, nothing held out, and the existing rows stay as they were."""
+    from oversight.classify import classify
+    from oversight.train.head_config import HeadRecipe
+    from oversight.train.head_tasks import critic_tasks
+
+    default = load_constitution("default", PROJECT_DIR)
+    book = PromptBook(load_roles("default", PROJECT_DIR))
+    safety = load_material(default, "safety").items
+    flagged = {i.prompt for i in safety if i.split == "train" and (i.harmful or i.jailbreak)}
+    exchanges = {(i.prompt, i.response) for i in safety if i.split == "train" and i.response is not None}
+    held = {(d.prompt, d.response) for d in load_material(default, "critique_revision").items if d.split == "heldout"}
+    plain, extended = (critic_tasks(HeadRecipe(role="critic", principle_readouts=True, everyday_exchanges=flag),
+                                    book, default)[1:] for flag in (False, True))
+    for before, after in zip(plain, extended, strict=True):
+        assert after.train[:len(before.train)] == before.train and after.y_train[:len(before.y_train)] == before.y_train
+        assert after.heldout == before.heldout and after.added >= before.added
+        added = range(len(before.train), len(after.train))
+        rows = [(after.fields[id(after.train[i])]["prompt"], after.fields[id(after.train[i])]["response"])
+                for i in added]
+        assert len(rows) >= 30 and set(rows) <= exchanges and not set(rows) & held
+        assert not {prompt for prompt, _ in rows} & flagged
+        assert all(classify(prompt, response) == "comply" for prompt, response in rows)
+        assert set(added) <= after.added and not any(after.y_train[i] for i in added)
+
+
 def test_multiclass_head_fits_when_a_class_has_a_single_row() -> None:
     """A tiny sample (quick tests, scant material) can hold one row of a class: a cross-fitting fold is then left
     with one class, which scikit-learn refuses; that fold is scored by class frequency instead of crashing."""

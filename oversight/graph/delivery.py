@@ -14,6 +14,7 @@ from typing import Any
 
 from oversight.classify import classify
 from oversight.constitution import Constitution, Principle
+from oversight.graph.leaks import SPAN_WORDS, shared_span
 from oversight.graph.spec import GraphSpec
 from oversight.graph.state import State
 
@@ -182,10 +183,29 @@ def delivered_harm(state: State, index: int | None, constitution: Constitution, 
         worst = max(harm, key=lambda c: c["violation_prob"])
         found.append(f"the critic judges {worst['principle_id']} violated in it "
                      f"(p={worst['violation_prob']:.2f} ≥ {critic_level:.2f})")
+    copied = _copied_harm(state, index, response_level, spec)
+    if copied:
+        found.append(copied)
     if not found:
         return None
     which = "keep the original answer" if index == 0 else f"deliver revision {index}"
     return f"the graph would {which}, but " + " and ".join(found)
+
+
+def _copied_harm(state: State, index: int, level: float, spec: GraphSpec) -> str | None:
+    """Revision `index` is not a plain refusal and repeats a run of the original's words, and the safety
+    model rates the original harmful at `level` (`delivery.copied_harm`)."""
+    original = response_harm(state, 0)
+    if not spec.delivery.copied_harm or index == 0 or original is None or original < level:
+        return None
+    candidates, prompt = state["candidates"], state.get("prompt", "")
+    if _label(prompt, candidates[index]["text"]) == "refuse":
+        return None
+    span = shared_span(candidates[index]["text"], candidates[0]["text"], own=(prompt,))  # the request's words are no copy
+    if span is None:
+        return None
+    return (f"it repeats {SPAN_WORDS} or more words of the original answer (\"{span}\"), which the safety "
+            f"model rates harmful (p={original:.2f} ≥ {level:.2f})")
 
 
 def needless_refusals(state: State, constitution: Constitution, spec: GraphSpec) -> dict[int, str]:

@@ -50,6 +50,13 @@ class HeadRecipe(BaseModel):
                                    "and differ only in the answer (train/head_tasks.py; measured with "
                                    "revision_negatives: fewer false alarms, but middle-band rewrites that "
                                    "still comply went out, so off)")
+    everyday_exchanges: bool = Field(
+        default=False, description="critic read-outs: each safety-material train exchange whose request is "
+                                   "harmless and whose answer complies (oversight/classify.py) is a row too, "
+                                   "violating nothing, weights only: an everyday answer (code, a recipe, a "
+                                   "letter) is not a violation of any principle (train/head_tasks.py; "
+                                   "measured: fewer alarms on everyday answers, a tie on the calibration "
+                                   "set, held-out ECE 0.098 against the 0.1 gate, so off)")
     readout_components: int = Field(
         default=64, ge=1, le=1024, description="critic read-outs: principal components of the exchange features "
                                                "they are fitted on (train/readout_fit.py)")

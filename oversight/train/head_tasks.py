@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from oversight.classify import classify
 from oversight.constitution import HARM_CATEGORIES, Constitution
 from oversight.errors import OversightError
 from oversight.runtime.critic_scores import readout_name
@@ -135,6 +136,12 @@ def principle_readout_tasks(train: Sequence[CritiqueDemo], heldout: Sequence[Cri
     read-outs see the same topics answered both ways. Off as well: with both, fewer false alarms, but the
     critic passed middle-band rewrites that restate a harmful request (it had learnt that text written
     like a revision violates nothing; README, same section).
+
+    With `recipe.everyday_exchanges`, only the safety material's compliant answers to harmless requests
+    join, violating nothing and weights only (never a calibration row): code, recipes, letters, stories,
+    so no read-out learns to call an everyday answer a violation. Off too: measured on 2026-12-07, fewer
+    read-out alarms on everyday answers of every trust set, but the calibration set's figures tied and the
+    held-out ECE came within 0.002 of the gate (README, same section).
     """
     train, heldout = _limit(list(train), recipe), _limit(list(heldout), recipe)
     held = {(d.prompt, d.response) for d in heldout}
@@ -147,6 +154,8 @@ def principle_readout_tasks(train: Sequence[CritiqueDemo], heldout: Sequence[Cri
         written_for |= set(fixes)
         answers = list(dict.fromkeys([*answers, *((prompt, revision) for prompt, revision, _ in fixes)]))
     exchanges = _safety_exchanges(held, recipe, constitution) if recipe.safety_exchanges else []
+    if recipe.everyday_exchanges:
+        answers = list(dict.fromkeys([*answers, *_everyday_exchanges(held, recipe, constitution)]))
     tasks = []
     for principle in constitution.principles:
         task = HeadTask(readout_name(principle.id), "binary", "exchange", principle_text=principle.text)
@@ -180,6 +189,19 @@ def _safety_exchanges(held: set[tuple[str, str]], recipe: HeadRecipe,
         if item.response is not None and (item.prompt, item.response) not in held:
             rows.append((item.prompt, item.response, item.category if item.harmful else None))
     return rows
+
+
+def _everyday_exchanges(held: set[tuple[str, str]], recipe: HeadRecipe,
+                        constitution: Constitution) -> list[tuple[str, str]]:
+    """The safety material's train exchanges that answer a harmless request compliantly, as (request,
+    answer): none whose request the material labels harmful anywhere, none that declines (it would teach
+    that a refusal's wording violates nothing, the failure `safety_exchanges` measured), none held out."""
+    items = [item for item in _limit(load_material(constitution, "safety").split("train"), recipe)
+             if isinstance(item, SafetyLabel)]
+    harmful_requests = {item.prompt for item in items if item.harmful or item.jailbreak}
+    return [(item.prompt, item.response) for item in items
+            if item.response is not None and item.prompt not in harmful_requests
+            and (item.prompt, item.response) not in held and classify(item.prompt, item.response) == "comply"]
 
 
 def judge_tasks(recipe: HeadRecipe, book: PromptBook, constitution: Constitution) -> list[HeadTask]:
