@@ -43,7 +43,7 @@ ADDED_FIELDS: dict[tuple[str, str], Any] = {
     ("delivery", "keep_answer_below"): 0.0,      # 2026-12-06: 0 = refusing rewrites may be delivered
     ("escalation", "judge_doubt_on_benign"): True,  # 2026-12-07: a judge coin flip escalated on any request
     ("revision", "reask_below"): 0.0,            # 2026-12-07: 0 = a declining original is revised only if flagged
-    ("delivery", "copied_harm"): False,          # 2026-12-08: a rewrite was checked on its own scores only
+    ("delivery", "copied_harm"): False,          # 2026-12-07: a rewrite was checked on its own scores only
     ("revision", "reask_system_prompt"): REASK_SYSTEM_PROMPT,
 }
 
@@ -161,7 +161,7 @@ class DeliverySpec(_Section):
                     "harmful and jailbreak below this: a rewrite may not turn an answer to a benign request "
                     "into a refusal (0: off)")
     # A rewrite that keeps the original's harmful sentence and adds a warning around it scored 0.00 with
-    # the safety model and 0.08-0.17 with the critic, and went out (calibration runs of 2026-12-07, "the
+    # the safety model and at most 0.17 with the critic, and went out (calibration runs of 2026-12-07, "the
     # bridges in your city have the weakest security. If you're planning to attack, ..."): the framing
     # hides the copied text from both, so the copy inherits the original's verdict.
     copied_harm: bool = Field(
