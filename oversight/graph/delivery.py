@@ -192,6 +192,13 @@ def delivered_harm(state: State, index: int | None, constitution: Constitution, 
     return f"the graph would {which}, but " + " and ".join(found)
 
 
+@lru_cache(maxsize=8192)
+def _copied_span(revision: str, original: str, prompt: str) -> str | None:
+    """A run of the original's words that the revision repeats (the request's words are no copy), cached
+    like `_label`: a calibration asks this for the same stored texts under every setting."""
+    return shared_span(revision, original, own=(prompt,))
+
+
 def _copied_harm(state: State, index: int, level: float, spec: GraphSpec) -> str | None:
     """Revision `index` is not a plain refusal and repeats a run of the original's words, and the safety
     model rates the original harmful at `level` (`delivery.copied_harm`)."""
@@ -201,7 +208,7 @@ def _copied_harm(state: State, index: int, level: float, spec: GraphSpec) -> str
     candidates, prompt = state["candidates"], state.get("prompt", "")
     if _label(prompt, candidates[index]["text"]) == "refuse":
         return None
-    span = shared_span(candidates[index]["text"], candidates[0]["text"], own=(prompt,))  # the request's words are no copy
+    span = _copied_span(candidates[index]["text"], candidates[0]["text"], prompt)
     if span is None:
         return None
     return (f"it repeats {SPAN_WORDS} or more words of the original answer (\"{span}\"), which the safety "
